@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TokenTrackingModule } from '../token-tracking/token-tracking.module';
+import { aiProviderFactory } from './ai-provider.factory';
+import { AiService } from './ai.service';
+import { PricingService } from './pricing.service';
+import { TokenizerService } from './tokenizer.service';
+
+/** Needs AppConfig from the global AppConfigModule. */
+@Module({
+  imports: [TokenTrackingModule],
+  providers: [TokenizerService, PricingService, aiProviderFactory, AiService],
+  exports: [AiService, TokenizerService, PricingService],
+})
+export class AiModule {}

@@ -1,0 +1,519 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+import { Reservation, UsageLimitsService } from '../limits/usage-limits.service';
+import { TokenTrackingService } from '../token-tracking/token-tracking.service';
+import type { CostSource, OperationType, TrackResult, UsageRecord } from '../token-tracking/usage-record';
+import {
+  AiFailedAttempt,
+  aiFailureException,
+  AiProviderCallError,
+  AiRequestAbortedException,
+  PartialCompletion,
+} from './ai-errors';
+import { AI_PROVIDER, AiProvider, CompletionRequest, ProviderUsage } from './ai-provider.interface';
+import { PricingService } from './pricing.service';
+import { TokenizerService } from './tokenizer.service';
+
+export interface AiCallContext {
+  /** Whose ledger the usage goes to; without it nothing is tracked. */
+  userId?: string;
+  operationType: OperationType;
+  requestId?: string;
+  /** Abort the provider call (e.g. the client disconnected). */
+  signal?: AbortSignal;
+  /** What was asked, for the usage event; defaults to the last user message. */
+  query?: string;
+}
+
+export interface AiCompleteContext extends AiCallContext {
+  /** Overrides AI_PRIMARY_MODEL. */
+  model?: string;
+  /** Overrides AI_FALLBACK_MODEL; null disables the fallback. */
+  fallbackModel?: string | null;
+  /**
+   * Judges an answer the provider returned: a reason string rejects it (the attempt is
+   * tracked as a billed failure and the fallback model is tried). JSON answers that do
+   * not parse are rejected already when responseFormat is json_object.
+   */
+  validate?: (text: string) => string | null | undefined;
+}
+
+export interface AiEmbedContext extends Omit<AiCallContext, 'operationType'> {
+  /** Default: `embedding` for one input, `batch_embedding` for several. */
+  operationType?: OperationType;
+  /** Overrides AI_EMBEDDING_MODEL. */
+  model?: string;
+}
+
+export interface AiUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cachedTokens?: number;
+  reasoningTokens?: number;
+  /** True when any count came from our tokenizer instead of the provider. */
+  estimated: boolean;
+}
+
+export interface AiAttempt {
+  role: 'primary' | 'fallback';
+  /** The model we asked for. */
+  model: string;
+  outcome: 'success' | AiProviderCallError['kind'];
+  /** Whether the provider billed it (and so it was priced and tracked). */
+  billed: boolean;
+  latencyMs: number;
+}
+
+/** Everything the provider billed for one call, across primary and fallback attempts. */
+export interface SpentUsage {
+  promptTokens: number;
+  completionTokens: number;
+  embeddingTokens: number;
+  totalTokens: number;
+  costMicros: number;
+  estimated: boolean;
+}
+
+interface CallLog {
+  tracked: TrackResult[];
+  spent: SpentUsage;
+}
+
+const newCallLog = (): CallLog => ({
+  tracked: [],
+  spent: { promptTokens: 0, completionTokens: 0, embeddingTokens: 0, totalTokens: 0, costMicros: 0, estimated: false },
+});
+
+export interface AiCompletion {
+  text: string;
+  /** The model as the provider reported it. */
+  model: string;
+  provider: string;
+  usage: AiUsage;
+  costMicros: number;
+  costSource: CostSource;
+  finishReason: string | null;
+  latencyMs: number;
+  attempts: AiAttempt[];
+  /** One ledger result per billed attempt, in order; empty without a userId. */
+  tracked: TrackResult[];
+  /** Usage of every billed attempt of this call (whether or not it was tracked). */
+  spent: SpentUsage;
+}
+
+export type AiStreamEvent = { type: 'delta'; text: string } | { type: 'done'; result: AiCompletion };
+
+export interface AiEmbeddingUsage {
+  embeddingTokens: number;
+  totalTokens: number;
+  estimated: boolean;
+}
+
+export interface AiEmbeddings {
+  vectors: number[][];
+  model: string;
+  provider: string;
+  usage: AiEmbeddingUsage;
+  costMicros: number;
+  costSource: CostSource;
+  latencyMs: number;
+  tracked: TrackResult[];
+}
+
+interface ModelStep {
+  role: 'primary' | 'fallback';
+  model: string;
+}
+
+interface BilledAttempt {
+  requestedModel: string;
+  reportedModel: string;
+  usage: AiUsage;
+  costUsd?: number;
+  latencyMs: number;
+  success: boolean;
+  errorMessage?: string;
+}
+
+const redactSecrets = (text: string) => text.replace(/\b(sk|rk|pk)-[A-Za-z0-9_*.-]{6,}/g, '$1-[redacted]').replace(/Bearer\s+\S+/gi, 'Bearer [redacted]');
+
+const lastUserText = (request: CompletionRequest) => [...request.messages].reverse().find((message) => message.role === 'user')?.content;
+
+const integer = (value: number | undefined) => (value === undefined ? undefined : Math.max(0, Math.round(value)));
+
+/**
+ * The one door to AI for every feature: primary model, fallback on retryable
+ * failures, pricing, and a ledger record for every attempt the provider billed.
+ */
+@Injectable()
+export class AiService {
+  private readonly logger = new Logger(AiService.name);
+
+  constructor(
+    @Inject(AI_PROVIDER) private readonly provider: AiProvider,
+    private readonly tokenizer: TokenizerService,
+    private readonly pricing: PricingService,
+    private readonly ledger: TokenTrackingService,
+    private readonly limits: UsageLimitsService,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  get providerName(): string {
+    return this.provider.name;
+  }
+
+  async complete(request: CompletionRequest, given: AiCompleteContext): Promise<AiCompletion> {
+    const prepared = this.prepare(request);
+    const context = { ...given, query: given.query ?? lastUserText(request) };
+    const failures: AiFailedAttempt[] = [];
+    const attempts: AiAttempt[] = [];
+    const log = newCallLog();
+
+    for (const step of this.modelChain(context)) {
+      let failure: AiProviderCallError;
+      const started = Date.now();
+      const reservation = await this.reserve(context, step.model, prepared);
+      const call = this.withinReservation(prepared, reservation);
+      try {
+        const completion = await this.provider.complete(step.model, call, context.signal);
+        const rejection = this.judge(completion.text, completion.finishReason, call, context.validate);
+        const billed: BilledAttempt = {
+          requestedModel: step.model,
+          reportedModel: completion.model,
+          usage: this.usageOf(completion.usage, prepared, completion.text, step.model),
+          costUsd: completion.usage?.costUsd,
+          latencyMs: completion.latencyMs,
+          success: rejection === null,
+          errorMessage: rejection === null ? undefined : `${step.role} model ${step.model} returned an unusable answer: ${rejection}`,
+        };
+        const priced = await this.record(billed, context, log, reservation);
+        attempts.push({ role: step.role, model: step.model, outcome: rejection === null ? 'success' : 'invalid_answer', billed: true, latencyMs: completion.latencyMs });
+        if (rejection === null) {
+          return {
+            text: completion.text,
+            model: completion.model,
+            provider: completion.provider,
+            usage: billed.usage,
+            costMicros: priced.costMicros,
+            costSource: priced.costSource,
+            finishReason: completion.finishReason,
+            latencyMs: completion.latencyMs,
+            attempts,
+            tracked: log.tracked,
+            spent: log.spent,
+          };
+        }
+        failure = new AiProviderCallError('invalid_answer', `returned an unusable answer (${rejection})`);
+      } catch (error) {
+        failure = this.asCallError(error);
+        if (failure.partial) await this.recordPartial(failure, step, prepared, context, log, reservation);
+        else await this.release(reservation);
+        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: !!failure.partial, latencyMs: Date.now() - started });
+      }
+      this.logFailure(step, failure, context);
+      if (failure.kind === 'aborted') throw new AiRequestAbortedException();
+      failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status });
+      if (!failure.retryable) break;
+    }
+    throw aiFailureException(failures);
+  }
+
+  /**
+   * Text deltas, then one `done` event with the priced, tracked result. The fallback
+   * is tried only while nothing has been emitted yet. A stream that is cut, aborted or
+   * abandoned by the consumer is still tracked, with estimated counts.
+   */
+  async *stream(request: CompletionRequest, given: AiCompleteContext): AsyncGenerator<AiStreamEvent> {
+    const prepared = this.prepare(request);
+    const context = { ...given, query: given.query ?? lastUserText(request) };
+    const failures: AiFailedAttempt[] = [];
+    const attempts: AiAttempt[] = [];
+    const log = newCallLog();
+
+    for (const step of this.modelChain(context)) {
+      let text = '';
+      let settled = false;
+      const started = Date.now();
+      let failure: AiProviderCallError;
+      const reservation = await this.reserve(context, step.model, prepared);
+      const call = this.withinReservation(prepared, reservation);
+      try {
+        for await (const event of this.provider.stream(step.model, call, context.signal)) {
+          if (event.type === 'delta') {
+            text += event.text;
+            yield { type: 'delta', text: event.text };
+            continue;
+          }
+          settled = true;
+          const billed: BilledAttempt = {
+            requestedModel: step.model,
+            reportedModel: event.model,
+            usage: this.usageOf(event.usage, prepared, text, step.model),
+            costUsd: event.usage?.costUsd,
+            latencyMs: event.latencyMs,
+            success: true,
+          };
+          const priced = await this.record(billed, context, log, reservation);
+          attempts.push({ role: step.role, model: step.model, outcome: 'success', billed: true, latencyMs: event.latencyMs });
+          yield {
+            type: 'done',
+            result: {
+              text,
+              model: event.model,
+              provider: event.provider,
+              usage: billed.usage,
+              costMicros: priced.costMicros,
+              costSource: priced.costSource,
+              finishReason: event.finishReason,
+              latencyMs: event.latencyMs,
+              attempts,
+              tracked: log.tracked,
+            spent: log.spent,
+            },
+          };
+          return;
+        }
+        settled = true;
+        failure = new AiProviderCallError('server_error', 'ended the stream without a final event', {
+          partial: { text, usage: null, model: step.model, latencyMs: Date.now() - started },
+        });
+        await this.recordPartial(failure, step, prepared, context, log, reservation);
+        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: true, latencyMs: Date.now() - started });
+      } catch (error) {
+        settled = true;
+        failure = this.asCallError(error);
+        if (failure.partial) await this.recordPartial(failure, step, prepared, context, log, reservation);
+        else await this.release(reservation);
+        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: !!failure.partial, latencyMs: Date.now() - started });
+      } finally {
+        if (!settled) {
+          // The consumer stopped iterating (break/return); the upstream call is already aborted.
+          const abandoned = new AiProviderCallError('aborted', 'stream abandoned by the consumer', {
+            partial: { text, usage: null, model: step.model, latencyMs: Date.now() - started },
+          });
+          await this.recordPartial(abandoned, step, prepared, context, log, reservation);
+        }
+      }
+      this.logFailure(step, failure, context);
+      if (failure.kind === 'aborted') throw new AiRequestAbortedException();
+      failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status });
+      // Once text reached the consumer, switching models would splice two answers together.
+      if (!failure.retryable || text.length > 0) break;
+    }
+    throw aiFailureException(failures);
+  }
+
+  async embed(inputs: string[], context: AiEmbedContext): Promise<AiEmbeddings> {
+    const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
+    const operationType = context.operationType ?? (inputs.length > 1 ? 'batch_embedding' : 'embedding');
+    const log = newCallLog();
+    if (inputs.length === 0) {
+      return {
+        vectors: [],
+        model,
+        provider: this.provider.name,
+        usage: { embeddingTokens: 0, totalTokens: 0, estimated: false },
+        costMicros: 0,
+        costSource: 'catalog',
+        latencyMs: 0,
+        tracked: log.tracked,
+      };
+    }
+    let failure: AiProviderCallError;
+    const reservation = context.userId && this.config.TRACKING_ENABLED
+      ? await this.limits.reserve({
+          userId: context.userId,
+          promptTokens: inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0),
+          maxCompletionTokens: 0,
+          microsPerToken: this.pricing.maxMicrosPerToken(model),
+        })
+      : undefined;
+    try {
+      const result = await this.provider.embed(model, inputs, context.signal);
+      const providerTokens = integer(result.usage?.promptTokens);
+      const embeddingTokens = providerTokens ?? inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
+      const usage: AiEmbeddingUsage = { embeddingTokens, totalTokens: embeddingTokens, estimated: providerTokens === undefined };
+      const occurredAt = new Date(this.clock.now());
+      const priced = this.pricing.price([result.model, model], { promptTokens: 0, completionTokens: 0, embeddingTokens, costUsd: result.usage?.costUsd }, occurredAt);
+      await this.track(context.userId, log, {
+        operationType,
+        model: result.model,
+        provider: result.provider,
+        promptTokens: 0,
+        completionTokens: 0,
+        embeddingTokens,
+        costMicros: priced.costMicros,
+        costSource: priced.costSource,
+        estimated: usage.estimated,
+        latencyMs: result.latencyMs,
+        success: true,
+        requestId: context.requestId,
+        occurredAt,
+        query: context.query ?? inputs[0],
+      }, reservation);
+      return { vectors: result.vectors, model: result.model, provider: result.provider, usage, latencyMs: result.latencyMs, ...priced, tracked: log.tracked };
+    } catch (error) {
+      failure = this.asCallError(error);
+      await this.release(reservation);
+    }
+    const step: ModelStep = { role: 'primary', model };
+    this.logFailure(step, failure, { operationType, requestId: context.requestId, userId: context.userId });
+    if (failure.kind === 'aborted') throw new AiRequestAbortedException();
+    throw aiFailureException([{ role: 'primary', model, kind: failure.kind, detail: failure.detail, status: failure.status }]);
+  }
+
+  /** Prompt tokens of a request as our tokenizer sees them (for budgets before calling). */
+  estimatePromptTokens(request: CompletionRequest, model = this.config.AI_PRIMARY_MODEL): number {
+    return this.tokenizer.countMessages(request.messages, model);
+  }
+
+  /**
+   * Reserves the call's worst case (prompt + max_tokens) against the user's limits before
+   * any money is spent; throws 429 when a limit would be crossed.
+   */
+  private async reserve(context: AiCallContext, model: string, request: CompletionRequest): Promise<Reservation | undefined> {
+    if (!context.userId || !this.config.TRACKING_ENABLED) return undefined;
+    return this.limits.reserve({
+      userId: context.userId,
+      promptTokens: this.tokenizer.countMessages(request.messages, model),
+      maxCompletionTokens: request.maxTokens ?? this.config.AI_MAX_TOKENS,
+      microsPerToken: this.pricing.maxMicrosPerToken(model),
+    });
+  }
+
+  /** A limit can leave room for fewer completion tokens than asked: the provider is told so. */
+  private withinReservation(request: CompletionRequest, reservation: Reservation | undefined): CompletionRequest {
+    if (!reservation || reservation.maxCompletionTokens >= (request.maxTokens ?? Infinity)) return request;
+    return { ...request, maxTokens: reservation.maxCompletionTokens };
+  }
+
+  private async release(reservation: Reservation | undefined): Promise<void> {
+    if (reservation) await this.limits.release(reservation);
+  }
+
+  private prepare(request: CompletionRequest): CompletionRequest {
+    return { ...request, maxTokens: request.maxTokens ?? this.config.AI_MAX_TOKENS };
+  }
+
+  private modelChain(context: AiCompleteContext): ModelStep[] {
+    const primary = context.model ?? this.config.AI_PRIMARY_MODEL;
+    const fallback = context.fallbackModel === undefined ? this.config.AI_FALLBACK_MODEL : context.fallbackModel;
+    const steps: ModelStep[] = [{ role: 'primary', model: primary }];
+    if (fallback && fallback.toLowerCase() !== 'none' && fallback !== primary) steps.push({ role: 'fallback', model: fallback });
+    return steps;
+  }
+
+  private judge(
+    text: string,
+    finishReason: string | null,
+    request: CompletionRequest,
+    validate: AiCompleteContext['validate'],
+  ): string | null {
+    if (text.trim().length === 0) return `empty answer (finish reason ${finishReason ?? 'none'})`;
+    if (request.responseFormat === 'json_object') {
+      try {
+        JSON.parse(text);
+      } catch {
+        return finishReason === 'length' ? 'JSON answer truncated at the token limit' : 'answer is not valid JSON';
+      }
+    }
+    return validate?.(text) ?? null;
+  }
+
+  /** Provider figures always win; whatever is missing comes from the tokenizer and is flagged. */
+  private usageOf(usage: ProviderUsage | null, request: CompletionRequest, text: string, model: string): AiUsage {
+    if (usage) {
+      const result: AiUsage = {
+        promptTokens: integer(usage.promptTokens)!,
+        completionTokens: integer(usage.completionTokens)!,
+        totalTokens: integer(usage.totalTokens)!,
+        estimated: false,
+      };
+      if (usage.cachedTokens !== undefined) result.cachedTokens = integer(usage.cachedTokens);
+      if (usage.reasoningTokens !== undefined) result.reasoningTokens = integer(usage.reasoningTokens);
+      return result;
+    }
+    const promptTokens = this.tokenizer.countMessages(request.messages, model);
+    const completionTokens = this.tokenizer.countText(text, model);
+    return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: true };
+  }
+
+  private async recordPartial(
+    failure: AiProviderCallError,
+    step: ModelStep,
+    request: CompletionRequest,
+    context: AiCallContext,
+    log: CallLog,
+    reservation?: Reservation,
+  ): Promise<void> {
+    const partial = failure.partial as PartialCompletion;
+    await this.record(
+      {
+        requestedModel: step.model,
+        reportedModel: partial.model,
+        usage: this.usageOf(partial.usage, request, partial.text, step.model),
+        costUsd: partial.usage?.costUsd,
+        latencyMs: partial.latencyMs,
+        success: false,
+        errorMessage: `${step.role} model ${step.model} ${failure.detail}`,
+      },
+      context,
+      log,
+      reservation,
+    );
+  }
+
+  private async record(attempt: BilledAttempt, context: AiCallContext, log: CallLog, reservation?: Reservation) {
+    const occurredAt = new Date(this.clock.now());
+    const priced = this.pricing.price([attempt.reportedModel, attempt.requestedModel], { ...attempt.usage, costUsd: attempt.costUsd }, occurredAt);
+    await this.track(context.userId, log, {
+      operationType: context.operationType,
+      model: attempt.reportedModel,
+      provider: this.provider.name,
+      promptTokens: attempt.usage.promptTokens,
+      completionTokens: attempt.usage.completionTokens,
+      ...(attempt.usage.cachedTokens !== undefined ? { cachedTokens: attempt.usage.cachedTokens } : {}),
+      ...(attempt.usage.reasoningTokens !== undefined ? { reasoningTokens: attempt.usage.reasoningTokens } : {}),
+      costMicros: priced.costMicros,
+      costSource: priced.costSource,
+      estimated: attempt.usage.estimated,
+      latencyMs: attempt.latencyMs,
+      success: attempt.success,
+      ...(attempt.errorMessage ? { errorMessage: attempt.errorMessage } : {}),
+      requestId: context.requestId,
+      occurredAt,
+      ...(context.query !== undefined ? { query: context.query } : {}),
+    }, reservation);
+    return { costMicros: priced.costMicros, costSource: priced.costSource };
+  }
+
+  private async track(userId: string | undefined, log: CallLog, record: UsageRecord, reservation?: Reservation): Promise<void> {
+    const embeddingTokens = record.embeddingTokens ?? 0;
+    log.spent.promptTokens += record.promptTokens;
+    log.spent.completionTokens += record.completionTokens;
+    log.spent.embeddingTokens += embeddingTokens;
+    log.spent.totalTokens += record.promptTokens + record.completionTokens + embeddingTokens;
+    log.spent.costMicros += record.costMicros;
+    log.spent.estimated ||= record.estimated ?? false;
+    if (!userId || !this.config.TRACKING_ENABLED) return;
+    log.tracked.push(await this.ledger.trackSafely(userId, record, reservation));
+  }
+
+  private asCallError(error: unknown): AiProviderCallError {
+    if (error instanceof AiProviderCallError) return error;
+    // Not a provider failure we know: keep the cause in the log, give the client a generic 502.
+    this.logger.error(`Unexpected error from AI provider ${this.provider.name}`, error instanceof Error ? error.stack : String(error));
+    return new AiProviderCallError('server_error', 'failed unexpectedly', { cause: error });
+  }
+
+  private logFailure(step: ModelStep, failure: AiProviderCallError, context: AiCallContext): void {
+    // The provider's own message helps operators (e.g. "context length exceeded"); it stays in the log, keys redacted.
+    const cause = failure.cause instanceof Error ? `: ${redactSecrets(failure.cause.message).slice(0, 300)}` : '';
+    this.logger.warn(
+      `${context.operationType}${context.requestId ? ` [${context.requestId}]` : ''}: ${step.role} model ${step.model} on ${this.provider.name} ${failure.detail}${cause}`,
+    );
+  }
+}

@@ -1,0 +1,141 @@
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { get_encoding, Tiktoken } from 'tiktoken';
+import type { ChatMessage } from './ai-provider.interface';
+
+export type EncodingName = 'o200k_base' | 'cl100k_base';
+
+/** OpenAI chat format: every message is wrapped in <|start|>{role/name}\n{content}<|end|>. */
+const TOKENS_PER_MESSAGE = 3;
+const TOKENS_PER_NAME = 1;
+/** Every reply is primed with <|start|>assistant<|message|>. */
+const REPLY_PRIMER_TOKENS = 3;
+
+const O200K_MODEL = /^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-oss|gpt-([5-9]|\d{2,})|o\d)/;
+
+/** Small LRU on Map insertion order. */
+class LruCache<K, V> {
+  private readonly entries = new Map<K, V>();
+  constructor(private readonly capacity: number) {}
+
+  get(key: K): V | undefined {
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: K, value: V): void {
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    if (this.entries.size > this.capacity) {
+      this.entries.delete(this.entries.keys().next().value as K);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+export interface TokenizerCacheStats {
+  size: number;
+  hits: number;
+  misses: number;
+}
+
+@Injectable()
+export class TokenizerService implements OnModuleInit, OnModuleDestroy {
+  static readonly CACHE_CAPACITY = 10_000;
+
+  private readonly encoders = new Map<EncodingName, Tiktoken>();
+  private readonly messageCache = new LruCache<string, number>(TokenizerService.CACHE_CAPACITY);
+  private hits = 0;
+  private misses = 0;
+
+  /** Loading an encoding blocks for ~150 ms; do it at boot rather than inside the first request. */
+  onModuleInit(): void {
+    this.encoder('o200k_base');
+    this.encoder('cl100k_base');
+  }
+
+  /** The `openai/` prefix is ignored; other vendors' and unknown models use cl100k_base. */
+  encodingFor(model: string): EncodingName {
+    const name = model.toLowerCase().replace(/^openai\//, '');
+    return O200K_MODEL.test(name) ? 'o200k_base' : 'cl100k_base';
+  }
+
+  /** Special-token text such as `<|endoftext|>` is counted as ordinary text, never rejected. */
+  countText(text: string, model: string): number {
+    if (text.length === 0) return 0;
+    return this.encoder(this.encodingFor(model)).encode_ordinary(text).length;
+  }
+
+  /**
+   * UTF-8 byte offset at which each token of `text` starts, plus the text's byte length
+   * (so n tokens give n + 1 offsets). The tokens' bytes concatenate to the text exactly.
+   */
+  tokenOffsets(text: string, model: string): number[] {
+    const encoder = this.encoder(this.encodingFor(model));
+    const offsets = [0];
+    for (const token of encoder.encode_ordinary(text)) {
+      offsets.push(offsets[offsets.length - 1] + encoder.decode_single_token_bytes(token).length);
+    }
+    return offsets;
+  }
+
+  countMessages(messages: readonly ChatMessage[], model: string): number {
+    const encoding = this.encodingFor(model);
+    let total = REPLY_PRIMER_TOKENS;
+    for (const message of messages) total += this.countMessage(message, encoding);
+    return total;
+  }
+
+  cacheStats(): TokenizerCacheStats {
+    return { size: this.messageCache.size, hits: this.hits, misses: this.misses };
+  }
+
+  onModuleDestroy(): void {
+    for (const encoder of this.encoders.values()) encoder.free();
+    this.encoders.clear();
+    this.messageCache.clear();
+  }
+
+  private countMessage(message: ChatMessage, encoding: EncodingName): number {
+    const key = createHash('sha1')
+      .update(encoding)
+      .update('\0')
+      .update(message.role)
+      .update('\0')
+      .update(message.name ?? '')
+      .update('\0')
+      .update(message.content)
+      .digest('base64');
+    const cached = this.messageCache.get(key);
+    if (cached !== undefined) {
+      this.hits++;
+      return cached;
+    }
+    this.misses++;
+    const encoder = this.encoder(encoding);
+    let count = TOKENS_PER_MESSAGE + encoder.encode_ordinary(message.role).length + encoder.encode_ordinary(message.content).length;
+    if (message.name) count += TOKENS_PER_NAME + encoder.encode_ordinary(message.name).length;
+    this.messageCache.set(key, count);
+    return count;
+  }
+
+  private encoder(encoding: EncodingName): Tiktoken {
+    let encoder = this.encoders.get(encoding);
+    if (!encoder) {
+      encoder = get_encoding(encoding);
+      this.encoders.set(encoding, encoder);
+    }
+    return encoder;
+  }
+}

@@ -1,0 +1,412 @@
+import { BadRequestException, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { InjectModel } from '@nestjs/mongoose';
+import type { Document, Filter } from 'mongodb';
+import { Model } from 'mongoose';
+import { AlertsService } from '../alerts/alerts.service';
+import { Clock } from '../common/clock';
+import { USER_ID_PATTERN } from '../common/user-id';
+import { AppConfig } from '../config/app-config';
+import { UsageLimitsService } from '../limits/usage-limits.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { UsageCalendar } from '../token-tracking/usage-calendar';
+import type { UsageRecord } from '../token-tracking/usage-record';
+import { toUsageEventView, UsageEventView } from './usage-event.mapper';
+import { UsageEvent } from './usage-event.schema';
+import { UsageLogWriter } from './usage-log.writer';
+import {
+  Granularity,
+  RollupInput,
+  systemRollupId,
+  systemRollupIncrements,
+  userRollupId,
+  userRollupIncrements,
+} from './usage-rollup';
+import { UsageRollup, UserUsageRollup } from './usage-rollup.schema';
+
+export type TrackedUsageRecord = UsageRecord & { recordId: string; occurredAt: Date };
+
+export interface UsageEventMeta {
+  /** The user's tier; looked up from the user's plan when absent. */
+  tier?: string;
+  /** The user's query or prompt; stored truncated unless LOG_QUERIES=false. */
+  query?: string;
+  cacheHit?: boolean;
+  /** Tool calls (POST /api/usage): counted in the tool aggregates too. */
+  tool?: { name: string; executionTimeMs: number };
+}
+
+export interface UsageEventFilter {
+  userId?: string;
+  operation?: string;
+  model?: string;
+  provider?: string;
+  tier?: string;
+  success?: boolean;
+  from?: Date;
+  to?: Date;
+}
+
+export interface UsageEventPage {
+  events: UsageEventView[];
+  nextCursor: string | null;
+}
+
+/** The aggregates one event is counted in; each is one upsert, applied at most once per event. */
+const ROLLUP_TARGETS = ['day', 'month', 'userDay', 'userMonth'] as const;
+type RollupTarget = (typeof ROLLUP_TARGETS)[number];
+
+export const QUERY_MAX_CHARS = 500;
+/** How long the writer that inserted an event owns its pending aggregates before a replay may take over. */
+const ROLLUP_LEASE_MS = 30_000;
+const TTL_INDEX_NAME = 'timestamp_ttl';
+const DUPLICATE_KEY = 11000;
+const INDEX_OPTIONS_CONFLICT = 85;
+const DAY_MS = 86_400_000;
+const TOTALS_PROJECTION = { _id: 0, 'totals.totalTokens': 1, 'totals.costMicros': 1 };
+
+type PeriodTotals = { totalTokens: number; costMicros: number };
+
+/**
+ * Every tracked operation as one event document (collection usage_events), counted once in
+ * the daily and monthly aggregates that analytics read, and appended to the JSONL usage log.
+ * Only this service writes usage_events, usage_rollups and usage_user_rollups.
+ */
+@Injectable()
+export class UsageEventsService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(UsageEventsService.name);
+  private readonly calendar: UsageCalendar;
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(
+    @InjectModel(UsageEvent.name) private readonly events: Model<UsageEvent>,
+    @InjectModel(UsageRollup.name) private readonly rollups: Model<UsageRollup>,
+    @InjectModel(UserUsageRollup.name) private readonly userRollups: Model<UserUsageRollup>,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+    private readonly limits: UsageLimitsService,
+    private readonly metrics: MetricsService,
+    private readonly alerts: AlertsService,
+    private readonly usageLog: UsageLogWriter,
+  ) {
+    this.calendar = new UsageCalendar(config.USAGE_TIMEZONE);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.ensureRetentionIndex();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([...this.background]);
+  }
+
+  /**
+   * Records one usage event. Idempotent by record.recordId: a replay of an event already
+   * written changes nothing, aggregates included; a replay of one whose aggregates failed
+   * completes them. Throws when the database write fails (the caller's outbox retries).
+   * Alerts, metrics and the JSONL log follow once, without delaying the caller.
+   */
+  async record(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta = {}): Promise<void> {
+    try {
+      const event = this.toEvent(userId, record, meta, meta.tier ?? (await this.tierOf(userId)));
+      const claimed = await this.claim(event);
+      if (!claimed) return;
+      const totals = await this.applyRollups(claimed.event, claimed.targets);
+      this.afterRecorded(claimed.event, totals);
+    } catch (error) {
+      this.metrics.countEventWriteFailure();
+      throw error;
+    }
+  }
+
+  /** A tool call (seed 002's trackToolUsage): a `tool_call` event with zero tokens, counted in the tool aggregates. */
+  async recordToolCall(call: { toolName: string; tier?: string; success: boolean; executionTimeMs: number; userId?: string; recordId?: string; requestId?: string }): Promise<{ recordId: string; tier: string }> {
+    const recordId = call.recordId ?? randomUUID();
+    const tier = call.tier ?? (await this.tierOf(call.userId));
+    await this.record(
+      call.userId,
+      {
+        recordId,
+        occurredAt: new Date(this.clock.now()),
+        operationType: 'tool_call',
+        model: 'none',
+        provider: 'tool',
+        promptTokens: 0,
+        completionTokens: 0,
+        costMicros: 0,
+        costSource: 'catalog',
+        latencyMs: call.executionTimeMs,
+        success: call.success,
+        ...(call.success ? {} : { errorMessage: `tool ${call.toolName} failed` }),
+        ...(call.requestId ? { requestId: call.requestId } : {}),
+      },
+      { tier, tool: { name: call.toolName, executionTimeMs: call.executionTimeMs } },
+    );
+    return { recordId, tier };
+  }
+
+  /** Newest first, keyset-paginated by (timestamp, _id). */
+  async list(filter: UsageEventFilter, limit: number, cursor?: string): Promise<UsageEventPage> {
+    const query = toEventQuery(filter);
+    const after = cursor ? decodeCursor(cursor) : undefined;
+    if (after) {
+      query.$or = [{ timestamp: { $lt: after.timestamp } }, { timestamp: after.timestamp, _id: { $lt: after.id as never } }];
+    }
+    const documents = (await this.events.collection
+      .find(query, { projection: { rollupsPending: 0, rollupsLeaseUntil: 0 } })
+      .sort({ timestamp: -1, _id: -1 })
+      .limit(limit + 1)
+      .toArray()) as unknown as UsageEvent[];
+    const page = documents.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map(toUsageEventView),
+      nextCursor: documents.length > limit && last ? encodeCursor(last.timestamp, last._id) : null,
+    };
+  }
+
+  private toEvent(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta, tier: string): UsageEvent {
+    if (userId !== undefined && !USER_ID_PATTERN.test(userId)) throw new Error(`userId must match ${USER_ID_PATTERN.source}`);
+    if (typeof record.recordId !== 'string' || record.recordId.length === 0 || record.recordId.length > 200) {
+      throw new Error('usage record recordId must be a non-empty string of at most 200 characters');
+    }
+    if (!(record.occurredAt instanceof Date) || Number.isNaN(record.occurredAt.getTime())) throw new Error('usage record occurredAt must be a valid Date');
+    for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'costMicros'] as const) {
+      const value = record[field] ?? 0;
+      if (!Number.isSafeInteger(value) || value < 0) throw new Error(`usage record ${field} must be a non-negative integer (got ${value})`);
+    }
+    const embeddingTokens = record.embeddingTokens ?? 0;
+    const query = this.config.LOG_QUERIES && meta.query ? truncate(meta.query, QUERY_MAX_CHARS) : undefined;
+    return {
+      _id: record.recordId,
+      timestamp: record.occurredAt,
+      user_id: userId ?? null,
+      operation_type: record.operationType,
+      ...(query !== undefined ? { query } : {}),
+      model_name: record.model,
+      prompt_tokens: record.promptTokens,
+      completion_tokens: record.completionTokens,
+      embedding_tokens: embeddingTokens,
+      total_tokens: record.promptTokens + record.completionTokens + embeddingTokens,
+      cost_micros: record.costMicros,
+      cost_estimate: record.costMicros / 1e6,
+      response_time: Math.max(0, record.latencyMs) / 1000,
+      success: record.success,
+      error_message: record.errorMessage ?? null,
+      provider: record.provider,
+      tier,
+      costSource: meta.tool ? 'none' : record.costSource,
+      estimated: record.estimated ?? false,
+      cacheHit: meta.cacheHit ?? false,
+      requestId: record.requestId ?? null,
+      ...(meta.tool ? { tool_name: meta.tool.name } : {}),
+    };
+  }
+
+  private async tierOf(userId: string | undefined): Promise<string> {
+    if (!userId) return 'NONE';
+    try {
+      return (await this.limits.planOf(userId)).tier;
+    } catch {
+      return 'UNKNOWN';
+    }
+  }
+
+  /**
+   * Inserts the event and returns the aggregates to apply: all of them for a new event; the
+   * pending ones of an earlier attempt that failed (or crashed, once its lease ran out); or
+   * undefined when the event is complete or another writer is still on it.
+   */
+  private async claim(event: UsageEvent): Promise<{ event: UsageEvent; targets: RollupTarget[] } | undefined> {
+    const targets = ROLLUP_TARGETS.filter((target) => event.user_id !== null || !target.startsWith('user'));
+    const now = this.clock.now();
+    try {
+      await this.events.collection.insertOne({ ...event, rollupsPending: targets, rollupsLeaseUntil: new Date(now + ROLLUP_LEASE_MS) } as never);
+      return { event, targets };
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+    const stored = (await this.events.collection.findOneAndUpdate(
+      { _id: event._id as never, rollupsPending: { $exists: true }, rollupsLeaseUntil: { $lt: new Date(now) } },
+      { $set: { rollupsLeaseUntil: new Date(now + ROLLUP_LEASE_MS) } },
+      { returnDocument: 'after' },
+    )) as unknown as (UsageEvent & { rollupsPending: RollupTarget[] }) | null;
+    if (!stored || stored.rollupsPending.length === 0) return undefined;
+    this.logger.warn(`Completing aggregates of replayed usage event ${event._id}: ${stored.rollupsPending.join(', ')}`);
+    return { event: stored, targets: stored.rollupsPending };
+  }
+
+  private async applyRollups(event: UsageEvent, targets: RollupTarget[]): Promise<Partial<Record<RollupTarget, PeriodTotals>>> {
+    const input = rollupInputOf(event);
+    const day = this.calendar.dayKey(event.timestamp);
+    const month = this.calendar.monthKey(event.timestamp);
+    const updatedAt = new Date(this.clock.now());
+    const system = (granularity: Granularity, period: string) =>
+      upsert(this.rollups, systemRollupId(granularity, period), {
+        $inc: systemRollupIncrements(input),
+        $set: { updatedAt },
+        $setOnInsert: { granularity, period },
+      });
+    const user = (granularity: Granularity, period: string) =>
+      upsert(this.userRollups, userRollupId(granularity, period, event.user_id!), {
+        $inc: userRollupIncrements(input),
+        $set: { updatedAt },
+        $setOnInsert: {
+          granularity,
+          period,
+          userId: event.user_id,
+          ...(granularity === 'day' ? { expiresAt: new Date(event.timestamp.getTime() + this.config.DAILY_RETENTION_DAYS * DAY_MS) } : {}),
+        },
+      });
+    const apply: Record<RollupTarget, () => Promise<PeriodTotals>> = {
+      day: () => system('day', day),
+      month: () => system('month', month),
+      userDay: () => user('day', day),
+      userMonth: () => user('month', month),
+    };
+    const results = await Promise.allSettled(targets.map((target) => apply[target]()));
+    const totals: Partial<Record<RollupTarget, PeriodTotals>> = {};
+    const failed: unknown[] = [];
+    results.forEach((result, index) => {
+      if (result.status === 'fulfilled') totals[targets[index]] = result.value;
+      else failed.push(result.reason);
+    });
+    const applied = targets.filter((target) => totals[target]);
+    await this.events.collection.updateOne(
+      { _id: event._id as never },
+      (failed.length === 0
+        ? { $unset: { rollupsPending: '', rollupsLeaseUntil: '' } }
+        : // Release the lease at once so the caller's retry can complete the rest.
+          { $pullAll: { rollupsPending: applied }, $set: { rollupsLeaseUntil: new Date(0) } }) as Document,
+    );
+    if (failed.length > 0) throw failed[0];
+    return totals;
+  }
+
+  private afterRecorded(event: UsageEvent, totals: Partial<Record<RollupTarget, PeriodTotals>>): void {
+    this.metrics.observeUsage({
+      operation: event.operation_type,
+      model: event.model_name,
+      provider: event.provider,
+      promptTokens: event.prompt_tokens,
+      completionTokens: event.completion_tokens,
+      embeddingTokens: event.embedding_tokens,
+      costMicros: event.cost_micros,
+      latencyMs: event.response_time * 1000,
+      success: event.success,
+    });
+    this.usageLog.append(toUsageEventView(event));
+    const evaluation = this.alerts
+      .evaluate({
+        recordId: event._id,
+        userId: event.user_id ?? undefined,
+        operation: event.operation_type,
+        model: event.model_name,
+        totalTokens: event.total_tokens,
+        occurredAt: event.timestamp,
+        day: this.calendar.dayKey(event.timestamp),
+        month: this.calendar.monthKey(event.timestamp),
+        totals: {
+          global: { day: totals.day, month: totals.month },
+          user: { day: totals.userDay, month: totals.userMonth },
+        },
+      })
+      .catch((error: Error) => this.logger.warn(`Evaluating alerts for usage event ${event._id} failed: ${error.message}`));
+    this.background.add(evaluation);
+    void evaluation.finally(() => this.background.delete(evaluation));
+  }
+
+  /** Waits for the alert evaluations started so far (tests and shutdown). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.background]);
+  }
+
+  /** The TTL index follows EVENT_RETENTION_DAYS; an existing index with another expiry is changed in place. */
+  private async ensureRetentionIndex(): Promise<void> {
+    const expireAfterSeconds = this.config.EVENT_RETENTION_DAYS * 86_400;
+    try {
+      await this.events.collection.createIndex({ timestamp: 1 }, { name: TTL_INDEX_NAME, expireAfterSeconds });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== INDEX_OPTIONS_CONFLICT) throw error;
+      try {
+        await this.events.db.db!.command({ collMod: this.events.collection.collectionName, index: { name: TTL_INDEX_NAME, expireAfterSeconds } });
+        this.logger.log(`usage_events now expire after ${this.config.EVENT_RETENTION_DAYS} days`);
+      } catch (collModError) {
+        this.logger.warn(`Could not change the usage_events TTL to ${this.config.EVENT_RETENTION_DAYS} days: ${(collModError as Error).message}`);
+      }
+    }
+  }
+}
+
+async function upsert(model: Model<UsageRollup> | Model<UserUsageRollup>, id: string, update: Document): Promise<PeriodTotals> {
+  // A concurrent first upsert of the same _id can lose the insert race with E11000; the retry updates.
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const after = await model.collection.findOneAndUpdate({ _id: id as never }, update, {
+        upsert: true,
+        returnDocument: 'after',
+        projection: TOTALS_PROJECTION,
+      });
+      const totals = (after as { totals?: Partial<PeriodTotals> } | null)?.totals;
+      return { totalTokens: totals?.totalTokens ?? 0, costMicros: totals?.costMicros ?? 0 };
+    } catch (error) {
+      if (attempt > 0 || !isDuplicateKey(error)) throw error;
+    }
+  }
+}
+
+function rollupInputOf(event: UsageEvent): RollupInput {
+  const latencyMs = Math.round(event.response_time * 1000);
+  return {
+    operation: event.operation_type,
+    model: event.model_name,
+    provider: event.provider,
+    tier: event.tier,
+    promptTokens: event.prompt_tokens,
+    completionTokens: event.completion_tokens,
+    embeddingTokens: event.embedding_tokens,
+    costMicros: event.cost_micros,
+    latencyMs,
+    success: event.success,
+    cacheHit: event.cacheHit,
+    ...(event.tool_name !== undefined ? { tool: { name: event.tool_name, executionTimeMs: latencyMs } } : {}),
+  };
+}
+
+function toEventQuery(filter: UsageEventFilter): Filter<Document> {
+  const query: Filter<Document> = {};
+  if (filter.userId !== undefined) query.user_id = filter.userId;
+  if (filter.operation !== undefined) query.operation_type = filter.operation;
+  if (filter.model !== undefined) query.model_name = filter.model;
+  if (filter.provider !== undefined) query.provider = filter.provider;
+  if (filter.tier !== undefined) query.tier = filter.tier;
+  if (filter.success !== undefined) query.success = filter.success;
+  if (filter.from || filter.to) {
+    query.timestamp = { ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lt: filter.to } : {}) };
+  }
+  return query;
+}
+
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  // Cut by code points so a surrogate pair is never split.
+  return Array.from(text.slice(0, max * 2)).slice(0, max).join('');
+}
+
+function encodeCursor(timestamp: Date, id: string): string {
+  return Buffer.from(JSON.stringify([timestamp.getTime(), id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { timestamp: Date; id: string } {
+  try {
+    const [time, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    if (typeof time === 'number' && Number.isFinite(time) && typeof id === 'string') return { timestamp: new Date(time), id };
+  } catch {
+    // fall through
+  }
+  throw new BadRequestException('cursor is not one this endpoint returned');
+}
+
+function isDuplicateKey(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === DUPLICATE_KEY;
+}

@@ -1,0 +1,92 @@
+import { Body, Controller, Get, Post, Query, Req } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { Access } from '../auth/access.decorator';
+import {
+  MostUsedToolsQueryDto,
+  PeriodUsageDto,
+  ToolUsageReportDto,
+  TrackToolUsageDto,
+  TrackToolUsageResponseDto,
+  UsageHistoryDto,
+  UsageHistoryQueryDto,
+  UsageOverviewDto,
+  UsagePeriodQueryDto,
+} from './dto/usage-stats.dto';
+import { UsageAnalyticsService } from './usage-analytics.service';
+import { UsageEventsService } from './usage-events.service';
+
+/** Seed 002's admin usage API and tool-call tracking. */
+@ApiTags('analytics')
+@Controller('api/usage')
+export class UsageStatsController {
+  constructor(
+    private readonly analytics: UsageAnalyticsService,
+    private readonly events: UsageEventsService,
+  ) {}
+
+  @Post()
+  @Access('user', { owner: 'body:userId' })
+  @ApiOperation({ summary: 'Record one tool call (a tool_call usage event with zero tokens)' })
+  @ApiCreatedResponse({ type: TrackToolUsageResponseDto })
+  async trackTool(@Body() dto: TrackToolUsageDto, @Req() request: FastifyRequest): Promise<TrackToolUsageResponseDto> {
+    const { recordId, tier } = await this.events.recordToolCall({ ...dto, requestId: request.id });
+    return { status: 'ok', recordId, toolName: dto.toolName, tier };
+  }
+
+  @Get()
+  @Access('admin')
+  @ApiOperation({ summary: 'Usage of a period: totals, active users, cost, by tier, tools, providers, models, operations, 30-day trend, top users' })
+  @ApiOkResponse({ type: UsageOverviewDto })
+  overview(@Query() { period }: UsagePeriodQueryDto): Promise<UsageOverviewDto> {
+    return this.analytics.overview(period);
+  }
+
+  @Get('today')
+  @Access('admin')
+  @ApiOperation({ summary: "Today's usage with a per-tier breakdown" })
+  @ApiOkResponse({ type: PeriodUsageDto })
+  today(): Promise<PeriodUsageDto> {
+    return this.analytics.periodUsage('today');
+  }
+
+  @Get('history')
+  @Access('admin')
+  @ApiOperation({ summary: 'Usage of each of the last `days` days' })
+  @ApiOkResponse({ type: UsageHistoryDto })
+  history(@Query() { days }: UsageHistoryQueryDto): Promise<UsageHistoryDto> {
+    return this.analytics.history(days);
+  }
+
+  @Get('all-time')
+  @Access('admin')
+  @ApiOperation({ summary: 'All-time usage with a per-tier breakdown' })
+  @ApiOkResponse({ type: PeriodUsageDto })
+  allTime(): Promise<PeriodUsageDto> {
+    return this.analytics.periodUsage('all');
+  }
+
+  @Get('monthly')
+  @Access('admin')
+  @ApiOperation({ summary: "The current month's usage with a per-tier breakdown" })
+  @ApiOkResponse({ type: PeriodUsageDto })
+  monthly(): Promise<PeriodUsageDto> {
+    return this.analytics.periodUsage('month');
+  }
+
+  @Get('tools/most-used')
+  @Access('admin')
+  @ApiOperation({ summary: 'The most-called tools (all time by default)' })
+  @ApiOkResponse({ type: ToolUsageReportDto })
+  mostUsedTools(@Query() { limit, period }: MostUsedToolsQueryDto): Promise<ToolUsageReportDto> {
+    return this.analytics.toolReport(period, limit);
+  }
+
+  @Get('tools/monthly')
+  @Access('admin')
+  @ApiOperation({ summary: "The current month's tool usage, per tool and tier" })
+  @ApiOkResponse({ type: ToolUsageReportDto })
+  monthlyTools(): Promise<ToolUsageReportDto> {
+    return this.analytics.toolReport('month');
+  }
+}

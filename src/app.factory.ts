@@ -1,0 +1,95 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { Logger } from 'nestjs-pino';
+import { LogController } from 'fastify';
+import pino from 'pino';
+import { AppModule } from './app.module';
+import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/access.decorator';
+import type { Principal } from './auth/principal';
+import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { registerHttpSecurity } from './common/http-security';
+import { createValidationPipe } from './common/validation.pipe';
+import type { AppConfig } from './config/app-config';
+
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Honour a well-formed client request id; anything else (including header injection attempts) gets a fresh one. */
+function requestIdOf(request: IncomingMessage): string {
+  const header = request.headers['x-request-id'];
+  return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+function userIdOf(request: { principal?: Principal; params?: unknown; body?: unknown; query?: unknown }): string | undefined {
+  if (request.principal?.userId) return request.principal.userId;
+  for (const source of [request.params, request.body, request.query]) {
+    if (!source || typeof source !== 'object') continue;
+    const candidate = source as Record<string, unknown>;
+    const value = candidate.userId ?? candidate.user_id ?? candidate.username;
+    if (typeof value === 'string') return value.slice(0, 128);
+  }
+  return undefined;
+}
+
+/** Builds the whole application (not yet listening); shared by main.ts, tests and benchmarks. */
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const logger = pino({
+    level: config.LOG_LEVEL,
+    base: { service: 'token-ledger' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+  });
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // One line per request comes from the onResponse hook below, with the user id.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Long enough that an over-long id reaches validation and gets a 400 naming the field.
+    routerOptions: { maxParamLength: 512 },
+    genReqId: requestIdOf,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new AllExceptionsFilter());
+  await registerHttpSecurity(app, config);
+
+  const fastify = app.getHttpAdapter().getInstance();
+  // Every body this API takes is JSON: other media types get 415 instead of reaching validation as a string.
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        userId: userIdOf(request),
+        apiKeyId: request.principal?.keyId,
+        statusCode: reply.statusCode,
+        latencyMs: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request completed',
+    );
+  });
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('token-ledger')
+      .setDescription('AI chat, code and plugin generation with an exact per-user token and cost ledger')
+      .setVersion('0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key: Authorization: Bearer tl_...' }, BEARER_SCHEME)
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API key in the x-api-key header' }, API_KEY_SCHEME)
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  return app;
+}

@@ -1,0 +1,84 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model } from 'mongoose';
+import { AiService } from '../ai/ai.service';
+import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
+import type { ChatMessage } from '../ai/ai-provider.interface';
+import { AppConfig } from '../config/app-config';
+import { summariseTracking } from '../token-tracking/token-usage-summary';
+import { ChatConversation, ConversationMessage } from './chat-conversation.schema';
+import { ChatIntent, INTENT_INSTRUCTIONS, parseIntent, simulatedIntent } from './chat-intent';
+import { ChatMessageDto } from './dto/chat-message.dto';
+import { ChatMessageResponseDto } from './dto/chat-message-response.dto';
+
+const ANSWER_INSTRUCTIONS: Record<ChatIntent, string> = {
+  info: 'You help people who write Bukkit/Spigot Minecraft plugins in Java. Answer the question clearly and concisely, with short code examples where they help.',
+  modification:
+    'You help people change their Bukkit/Spigot Minecraft plugin in Java. Explain the change they asked for and show the code to add or replace, file by file.',
+};
+
+@Injectable()
+export class ChatService {
+  constructor(
+    @InjectModel(ChatConversation.name) private readonly conversations: Model<ChatConversation>,
+    private readonly ai: AiService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Intent analysis, then an info or modification answer: two tracked calls. */
+  async handleMessage(dto: ChatMessageDto, requestId?: string): Promise<ChatMessageResponseDto> {
+    const pluginName = dto.pluginName ?? '';
+    const history = await this.history(dto.username, pluginName);
+    const intentCall = await this.ai.complete(
+      {
+        messages: [
+          { role: 'system', content: INTENT_INSTRUCTIONS },
+          { role: 'user', content: dto.message },
+        ],
+        responseFormat: 'json_object',
+        maxTokens: 20,
+        simulatedAnswer: JSON.stringify({ type: simulatedIntent(dto.message) }),
+      },
+      { userId: dto.username, requestId, operationType: 'chat_intent' },
+    );
+    const type = parseIntent(intentCall.text);
+    const system = pluginName ? `${ANSWER_INSTRUCTIONS[type]}\nThe plugin is called ${pluginName}.` : ANSWER_INSTRUCTIONS[type];
+    const answer = await this.ai.complete(
+      { messages: [{ role: 'system', content: system }, ...history, { role: 'user', content: dto.message }] },
+      { userId: dto.username, requestId, operationType: type === 'info' ? 'chat_info' : 'chat_modification' },
+    );
+    await this.remember(dto.username, pluginName, dto.message, answer.text);
+    return {
+      success: true,
+      type,
+      message: answer.text,
+      username: dto.username,
+      pluginName: dto.pluginName ?? null,
+      model: answer.model,
+      provider: answer.provider,
+      tokenUsage: summariseTracking([...intentCall.tracked, ...answer.tracked]),
+      token_usage: toRequestTokenUsage([intentCall.spent, answer.spent]),
+    };
+  }
+
+  private async history(username: string, pluginName: string): Promise<ChatMessage[]> {
+    const conversation = await this.conversations
+      .findOne({ username, pluginName }, { messages: 1 })
+      .lean<Pick<ChatConversation, 'messages'>>()
+      .exec();
+    return (conversation?.messages ?? []).map(({ role, content }) => ({ role, content }));
+  }
+
+  private async remember(username: string, pluginName: string, question: string, answer: string): Promise<void> {
+    const now = new Date();
+    const messages: ConversationMessage[] = [
+      { role: 'user', content: question, at: now },
+      { role: 'assistant', content: answer, at: now },
+    ];
+    await this.conversations.updateOne(
+      { username, pluginName },
+      { $push: { messages: { $each: messages, $slice: -this.config.CHAT_HISTORY_LIMIT } }, $set: { updatedAt: now } },
+      { upsert: true },
+    );
+  }
+}

@@ -1,0 +1,44 @@
+import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { UserIdParamDto } from '../token-tracking/dto/user-id-param.dto';
+import { toLimitsDto, WindowUsageResponseDto } from './dto/window-usage.dto';
+import { LimitState, UsageLimitsService, WINDOW_MS } from './usage-limits.service';
+import { Access } from '../auth/access.decorator';
+
+function toResponse(userId: string, state: LimitState): WindowUsageResponseDto {
+  return {
+    status: 'ok',
+    user_id: userId,
+    current_usage: state.currentUsage,
+    reset_at: state.resetAt?.toISOString() ?? null,
+    tracking_enabled: state.trackingEnabled,
+    window_hours: WINDOW_MS / 3_600_000,
+    tier: state.tier,
+    limits: toLimitsDto(state.limits),
+    remaining: state.remaining,
+  };
+}
+
+@ApiTags('token-usage')
+@Controller('api/v1/tokens')
+export class UsageWindowController {
+  constructor(private readonly limits: UsageLimitsService) {}
+
+  @Get('usage/:userId')
+  @Access('user', { owner: 'param:userId' })
+  @ApiOperation({ summary: "A user's 24-hour rolling window, tier limits and what remains" })
+  @ApiOkResponse({ type: WindowUsageResponseDto })
+  async usage(@Param() { userId }: UserIdParamDto): Promise<WindowUsageResponseDto> {
+    return toResponse(userId, await this.limits.state(userId));
+  }
+
+  @Post('reset/:userId')
+  @Access('admin')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Clear a user's rolling window (admin)" })
+  @ApiOkResponse({ type: WindowUsageResponseDto })
+  async reset(@Param() { userId }: UserIdParamDto): Promise<WindowUsageResponseDto> {
+    await this.limits.resetWindow(userId);
+    return toResponse(userId, await this.limits.state(userId));
+  }
+}

@@ -1,0 +1,154 @@
+import { BadGatewayException, Injectable } from '@nestjs/common';
+import { AiService, SpentUsage } from '../ai/ai.service';
+import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
+import type { ChatMessage } from '../ai/ai-provider.interface';
+import { summariseTracking } from '../token-tracking/token-usage-summary';
+import type { OperationType, TrackResult } from '../token-tracking/usage-record';
+import { GenerateCodeDto } from './dto/generate-code.dto';
+import { GeneratePluginOptionsDto } from './dto/generate-plugin.dto';
+import { GenerateCodeResponseDto, GeneratePluginResponseDto } from './dto/plugin-responses.dto';
+import { PluginCompilerService } from './plugin-compiler.service';
+import {
+  buildRepairPrompt,
+  parsePluginProject,
+  PLUGIN_RESPONSE_FORMAT_INSTRUCTIONS,
+  PluginParseError,
+  PluginProject,
+} from './plugin-project';
+import { samplePluginAnswer } from './sample-plugin-project';
+
+export type CompileMode = 'requested' | 'always' | 'never';
+
+interface GenerationContext {
+  userId?: string;
+  requestId?: string;
+  operationType: OperationType;
+}
+
+interface GeneratedProject {
+  project: PluginProject;
+  model: string;
+  provider: string;
+  tracked: TrackResult[];
+  spent: SpentUsage[];
+}
+
+const DEFAULT_PLUGIN_NAME = 'GeneratedPlugin';
+
+const ENHANCE_INSTRUCTIONS =
+  'You turn short requests for Bukkit/Spigot Minecraft plugins into precise specifications for a Java developer: ' +
+  'commands with arguments and permissions, events handled, configuration keys, and edge cases. ' +
+  'Answer with the specification text only.';
+
+@Injectable()
+export class PluginService {
+  constructor(
+    private readonly ai: AiService,
+    private readonly compiler: PluginCompilerService,
+  ) {}
+
+  async generate(dto: GeneratePluginOptionsDto & { userId?: string }, compile: CompileMode, requestId?: string): Promise<GeneratePluginResponseDto> {
+    const name = dto.name ?? DEFAULT_PLUGIN_NAME;
+    const generated = await this.generateProject(userPrompt(dto.prompt, name, dto.complexity), name, dto.prompt, {
+      userId: dto.userId,
+      requestId,
+      operationType: 'plugin_generation',
+    });
+    const shouldCompile = compile === 'always' || (compile === 'requested' && dto.autoCompile === true);
+    const compilation = shouldCompile ? await this.compiler.compile(generated.project) : undefined;
+    const { project } = generated;
+    const summary = `Generated plugin "${project.name}" (${project.files.length} files, main class ${project.mainClass})`;
+    return {
+      result: compilation ? `${summary}; compilation ${compilation.success ? 'succeeded' : 'failed'}` : summary,
+      pluginProject: project,
+      ...(compilation ? { compilation } : {}),
+      model: generated.model,
+      provider: generated.provider,
+      ...(dto.userId ? { tokenUsage: summariseTracking(generated.tracked) } : {}),
+      token_usage: toRequestTokenUsage(generated.spent),
+    };
+  }
+
+  /** Prompt enhancement, then generation: two tracked calls. */
+  async generateCode(dto: GenerateCodeDto, requestId?: string): Promise<GenerateCodeResponseDto> {
+    const enhanced = await this.ai.complete(
+      {
+        messages: [
+          { role: 'system', content: ENHANCE_INSTRUCTIONS },
+          { role: 'user', content: `Plugin name: ${dto.pluginName}\nRequest: ${dto.prompt}` },
+        ],
+        simulatedAnswer: `Simulated specification for plugin ${dto.pluginName}: ${dto.prompt}`,
+      },
+      { userId: dto.userId, requestId, operationType: 'prompt_enhancement' },
+    );
+    const enhancedPrompt = enhanced.text.trim();
+    const generated = await this.generateProject(userPrompt(enhancedPrompt, dto.pluginName), dto.pluginName, dto.prompt, {
+      userId: dto.userId,
+      requestId,
+      operationType: 'code_generation',
+    }, enhanced);
+    return {
+      enhancedPrompt,
+      pluginProject: generated.project,
+      model: generated.model,
+      provider: generated.provider,
+      ...(dto.userId ? { tokenUsage: summariseTracking(generated.tracked) } : {}),
+      token_usage: toRequestTokenUsage(generated.spent),
+    };
+  }
+
+  /**
+   * Asks for the project as JSON; an answer that does not parse gets exactly one repair
+   * attempt. Both attempts are tracked whatever the outcome.
+   */
+  private async generateProject(
+    prompt: string,
+    name: string,
+    originalPrompt: string,
+    context: GenerationContext,
+    earlier?: { tracked: TrackResult[]; spent: SpentUsage },
+  ): Promise<GeneratedProject> {
+    const messages: ChatMessage[] = [
+      { role: 'system', content: PLUGIN_RESPONSE_FORMAT_INSTRUCTIONS },
+      { role: 'user', content: prompt },
+    ];
+    const simulatedAnswer = samplePluginAnswer(name, originalPrompt);
+    const first = await this.ai.complete({ messages, responseFormat: 'json_object', simulatedAnswer }, context);
+    const tracked = [...(earlier?.tracked ?? []), ...first.tracked];
+    const spent = [...(earlier ? [earlier.spent] : []), first.spent];
+    try {
+      return { project: parsePluginProject(first.text, name), model: first.model, provider: first.provider, tracked, spent };
+    } catch (error) {
+      if (!(error instanceof PluginParseError)) throw error;
+      const repair = await this.ai.complete(
+        {
+          messages: [...messages, { role: 'assistant', content: first.text }, { role: 'user', content: buildRepairPrompt(first.text, error.message) }],
+          responseFormat: 'json_object',
+          simulatedAnswer,
+        },
+        context,
+      );
+      tracked.push(...repair.tracked);
+      spent.push(repair.spent);
+      try {
+        return { project: parsePluginProject(repair.text, name), model: repair.model, provider: repair.provider, tracked, spent };
+      } catch (repairError) {
+        if (!(repairError instanceof PluginParseError)) throw repairError;
+        throw new BadGatewayException({
+          statusCode: 502,
+          error: 'Bad Gateway',
+          message: `The model's output could not be parsed as a plugin project after one repair attempt: ${repairError.message}`,
+          ...(context.userId ? { tokenUsage: summariseTracking(tracked) } : {}),
+          token_usage: toRequestTokenUsage(spent),
+        });
+      }
+    }
+  }
+}
+
+function userPrompt(prompt: string, name: string, complexity?: number): string {
+  const lines = [`Plugin name: ${name}`];
+  if (complexity !== undefined) lines.push(`Complexity (1 = minimal, 10 = elaborate): ${complexity}`);
+  lines.push('', prompt);
+  return lines.join('\n');
+}

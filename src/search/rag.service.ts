@@ -1,0 +1,132 @@
+import { HttpException, Injectable } from '@nestjs/common';
+import { AiService, SpentUsage } from '../ai/ai.service';
+import type { ChatMessage, CompletionRequest } from '../ai/ai-provider.interface';
+import { RequestTokenUsageDto, toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
+import { PricingService } from '../ai/pricing.service';
+import { TokenizerService } from '../ai/tokenizer.service';
+import { AppConfig } from '../config/app-config';
+import type { ScoredChunk } from '../embeddings/resource-chunks.service';
+import { RagAnswerDto } from './dto/rag-answer.dto';
+import { RagAnswerResponseDto, RagSourceDto, SearchCacheOutcomeDto } from './dto/search-responses.dto';
+import { formatPassages, NO_CONTEXT_ANSWER, ragMessages, selectPassages, simulatedRagAnswer } from './rag-prompt';
+import { SearchInput, SearchOutcome, SearchService } from './search.service';
+
+export interface RagContext {
+  /** The chunks given to the model, best first; empty when none was relevant. */
+  passages: ScoredChunk[];
+  search: SearchOutcome;
+}
+
+export type RagStreamEvent =
+  | { type: 'delta'; text: string }
+  | { type: 'done'; sources: RagSourceDto[]; model: string | null; cache: SearchCacheOutcomeDto; token_usage: RequestTokenUsageDto }
+  /** The provider failed after text was sent; token_usage is then an estimate. */
+  | { type: 'error'; message: string; token_usage: RequestTokenUsageDto };
+
+const toSources = (passages: readonly ScoredChunk[]): RagSourceDto[] =>
+  passages.map((passage) => ({ resource_id: passage.resourceId, chunk_index: passage.chunkIndex, score: passage.score }));
+
+/**
+ * Answers from a user's resources: the search embedding (an `embedding` operation, free
+ * when cached) finds the passages, then one model call answers from them citing resource
+ * ids (`rag_answer`, or `rag_streaming` when streamed). When no passage is relevant no
+ * model is asked: the answer says the resources do not cover the question.
+ */
+@Injectable()
+export class RagService {
+  constructor(
+    private readonly search: SearchService,
+    private readonly ai: AiService,
+    private readonly tokenizer: TokenizerService,
+    private readonly pricing: PricingService,
+    private readonly config: AppConfig,
+  ) {}
+
+  async retrieve(input: SearchInput, requestId?: string): Promise<RagContext> {
+    const search = await this.search.search(input, requestId);
+    const model = this.config.AI_PRIMARY_MODEL;
+    const passages = selectPassages(
+      search.hits,
+      { minScore: this.config.RAG_MIN_SCORE, maxTokens: this.config.RAG_CONTEXT_MAX_TOKENS },
+      (text) => this.tokenizer.countText(text, model),
+    );
+    return { passages, search };
+  }
+
+  /** For a chat that answers anyway: the passages as a system message, or a note that none matched. */
+  groundingMessage(context: RagContext): ChatMessage {
+    if (context.passages.length === 0) {
+      return { role: 'system', content: "No passage of the user's resources matched this message: answer from general knowledge and say that their resources did not cover it." };
+    }
+    return {
+      role: 'system',
+      content: `Passages from the user's resources that may help. When you use one, cite its resource id in square brackets, e.g. [pdf_123].\n\n${formatPassages(context.passages)}`,
+    };
+  }
+
+  async answer(dto: RagAnswerDto, requestId?: string): Promise<RagAnswerResponseDto> {
+    const context = await this.retrieve(dto, requestId);
+    const { passages, search } = context;
+    if (passages.length === 0) {
+      return { answer: NO_CONTEXT_ANSWER, sources: [], model: null, provider: null, cache: search.cache, token_usage: toRequestTokenUsage(search.spent) };
+    }
+    const completion = await this.ai.complete(this.request(dto.query, passages), { userId: dto.userId, requestId, operationType: 'rag_answer' });
+    return {
+      answer: completion.text,
+      sources: toSources(passages),
+      model: completion.model,
+      provider: completion.provider,
+      cache: search.cache,
+      token_usage: toRequestTokenUsage([...search.spent, completion.spent]),
+    };
+  }
+
+  /**
+   * Errors before the first event (limits, a provider that fails at once) are thrown so
+   * the caller can still answer with their status; a failure after text was sent becomes
+   * an `error` event with an estimated usage (the ledger holds the same estimate).
+   */
+  async *stream(dto: RagAnswerDto, options: { requestId?: string; signal?: AbortSignal }): AsyncGenerator<RagStreamEvent> {
+    const { passages, search } = await this.retrieve(dto, options.requestId);
+    if (passages.length === 0) {
+      yield { type: 'delta', text: NO_CONTEXT_ANSWER };
+      yield { type: 'done', sources: [], model: null, cache: search.cache, token_usage: toRequestTokenUsage(search.spent) };
+      return;
+    }
+    const request = this.request(dto.query, passages);
+    let text = '';
+    try {
+      for await (const event of this.ai.stream(request, { userId: dto.userId, requestId: options.requestId, signal: options.signal, operationType: 'rag_streaming' })) {
+        if (event.type === 'delta') {
+          text += event.text;
+          yield event;
+          continue;
+        }
+        yield {
+          type: 'done',
+          sources: toSources(passages),
+          model: event.result.model,
+          cache: search.cache,
+          token_usage: toRequestTokenUsage([...search.spent, event.result.spent]),
+        };
+      }
+    } catch (error) {
+      if (text.length === 0 || options.signal?.aborted) throw error;
+      const message = error instanceof HttpException ? error.message : 'the answer stream failed';
+      yield { type: 'error', message, token_usage: toRequestTokenUsage([...search.spent, this.estimate(request, text)]) };
+    }
+  }
+
+  private request(query: string, passages: readonly ScoredChunk[]): CompletionRequest {
+    return { messages: ragMessages(query, passages), simulatedAnswer: simulatedRagAnswer(passages) };
+  }
+
+  /** What a cut stream cost, from our tokenizer (the provider never sent its figures). */
+  private estimate(request: CompletionRequest, text: string): SpentUsage {
+    const model = this.config.AI_PRIMARY_MODEL;
+    const promptTokens = this.ai.estimatePromptTokens(request, model);
+    const completionTokens = this.tokenizer.countText(text, model);
+    const { costMicros } = this.pricing.price(model, { promptTokens, completionTokens, embeddingTokens: 0 });
+    return { promptTokens, completionTokens, embeddingTokens: 0, totalTokens: promptTokens + completionTokens, costMicros, estimated: true };
+  }
+}

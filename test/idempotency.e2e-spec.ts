@@ -1,0 +1,79 @@
+import request from 'supertest';
+import { IdempotencyService } from '../src/idempotency/idempotency.service';
+import { createTestApp, TestApp } from './support/test-app';
+
+describe(IdempotencyService.name, () => {
+  let testApp: TestApp;
+  let auth: { authorization: string };
+
+  beforeAll(async () => {
+    testApp = await createTestApp();
+    auth = { authorization: `Bearer ${testApp.adminKey}` };
+  });
+
+  afterAll(() => testApp.close());
+
+  const generate = (key: string | undefined, body: Record<string, unknown>) => {
+    const call = request(testApp.http).post('/plugin/generate-only').set(auth);
+    return (key === undefined ? call : call.set('idempotency-key', key)).send(body);
+  };
+
+  it('counts each of 100 requests sent 3 times concurrently exactly once', async () => {
+    const userId = 'idempotent-user';
+    const sends = Array.from({ length: 100 }, (_, i) =>
+      Array.from({ length: 3 }, () => generate(`key-${i}`, { prompt: `Plugin number ${i}`, userId, name: `P${i}` })),
+    ).flat();
+    const responses = await Promise.all(sends);
+    expect(responses.every((response) => response.status === 200)).toBe(true);
+
+    for (let i = 0; i < 100; i += 1) {
+      const [a, b, c] = responses.slice(i * 3, i * 3 + 3).map((response) => response.body);
+      expect(b).toEqual(a);
+      expect(c).toEqual(a);
+      expect(a.pluginProject.name).toBe(`P${i}`);
+    }
+    expect(responses.filter((response) => response.headers['idempotent-replayed'] === 'true')).toHaveLength(200);
+
+    const ledger = await testApp.db.collection('user_token_usage').findOne({ userId });
+    expect(ledger!.requestCount).toBe(100);
+    const distinctTotals = new Set(responses.map((response) => response.body.tokenUsage.requestCount));
+    expect(distinctTotals.size).toBe(100);
+  });
+
+  it('answers 422 when a key is reused with a different body', async () => {
+    await generate('reused-key', { prompt: 'first', userId: 'reuse-user' }).expect(200);
+    const response = await generate('reused-key', { prompt: 'second', userId: 'reuse-user' }).expect(422);
+    expect(response.body.message).toContain('reused-key');
+    const ledger = await testApp.db.collection('user_token_usage').findOne({ userId: 'reuse-user' });
+    expect(ledger!.requestCount).toBe(1);
+  });
+
+  it('treats the same body with keys in another order as the same request', async () => {
+    const first = await generate('order-key', { prompt: 'same', userId: 'order-user', name: 'Same' }).expect(200);
+    const again = await request(testApp.http)
+      .post('/plugin/generate-only')
+      .set(auth)
+      .set('idempotency-key', 'order-key')
+      .send({ name: 'Same', userId: 'order-user', prompt: 'same' })
+      .expect(200);
+    expect(again.body).toEqual(first.body);
+  });
+
+  it('lets a retry run again after the first attempt failed validation', async () => {
+    await generate('invalid-first', { prompt: '', userId: 'retry-user' }).expect(400);
+    await generate('invalid-first', { prompt: '', userId: 'retry-user' }).expect(400);
+    expect(await testApp.db.collection('idempotency_keys').countDocuments({ _id: { $regex: 'invalid-first$' } } as never)).toBe(0);
+  });
+
+  it('rejects a malformed key with 400', async () => {
+    const response = await generate('bad key with spaces', { prompt: 'x', userId: 'u' }).expect(400);
+    expect(response.body.message).toContain('Idempotency-Key must match');
+  });
+
+  it('expires keys after 24 hours through a TTL index', async () => {
+    const indexes = await testApp.db.collection('idempotency_keys').indexes();
+    expect(indexes.find((index) => index.key.expiresAt === 1)).toMatchObject({ expireAfterSeconds: 0 });
+    const stored = await testApp.db.collection('idempotency_keys').findOne({ _id: { $regex: 'reused-key$' } } as never);
+    expect(stored!.expiresAt.getTime() - stored!.createdAt.getTime()).toBe(24 * 3600 * 1000);
+  });
+});

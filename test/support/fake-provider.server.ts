@@ -1,0 +1,377 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { ChatMessage } from '../../src/ai/ai-provider.interface';
+import { hashedEmbedding } from '../../src/ai/hashed-embedding';
+import { TokenizerService } from '../../src/ai/tokenizer.service';
+
+/** Appears in every error body the fake sends, so tests can assert it never reaches a client. */
+export const RAW_BODY_MARKER = 'FAKE-RAW-UPSTREAM-BODY';
+
+/** Usage exactly as it travels on the wire (OpenAI field names, OpenRouter's `cost`). */
+export interface WireUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+  cost?: number;
+  prompt_tokens_details?: { cached_tokens?: number; [key: string]: unknown };
+  completion_tokens_details?: { reasoning_tokens?: number; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** One scripted answer; everything left out behaves like the default answer. */
+export interface FakeResponse {
+  /** Non-2xx answers with an OpenAI-style error body (containing RAW_BODY_MARKER). */
+  status?: number;
+  /** Wait before sending headers. */
+  delayMs?: number;
+  text?: string;
+  /** Merged over the computed usage; null leaves usage out. */
+  usage?: WireUsage | null;
+  /** OpenRouter's usage.cost in USD. */
+  cost?: number;
+  cachedTokens?: number;
+  reasoningTokens?: number;
+  /** Leave usage out (same as usage: null). */
+  omitUsage?: boolean;
+  /** Destroy the socket after `resetAfterChunks` content chunks (streams) or half the body (JSON). */
+  resetMidStream?: boolean;
+  resetAfterChunks?: number;
+  /** Pause between stream chunks. */
+  chunkDelayMs?: number;
+  finishReason?: string | null;
+  /** Model to report; default: the requested one. */
+  model?: string;
+  /** Send this JSON body verbatim (status 200 unless `status` says otherwise). */
+  body?: unknown;
+}
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: Record<string, unknown> | undefined;
+  model: string | undefined;
+}
+
+interface ChatBody {
+  model: string;
+  messages: ChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  response_format?: { type?: string };
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+/**
+ * A real HTTP server on 127.0.0.1 speaking the OpenAI/OpenRouter chat and
+ * embeddings protocol, scriptable per model, counting its sockets.
+ */
+export class FakeProviderServer {
+  readonly requests: ReceivedRequest[] = [];
+  private readonly scripts = new Map<string, FakeResponse[]>();
+  /** Open sockets and how many requests each is serving right now. */
+  private readonly sockets = new Map<Socket, number>();
+  private inFlight = 0;
+  private readonly tokenizer = new TokenizerService();
+  private sequence = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly baseUrl: string,
+  ) {}
+
+  static async start(): Promise<FakeProviderServer> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const fake = new FakeProviderServer(server, `http://127.0.0.1:${port}/v1`);
+    fake.tokenizer.onModuleInit();
+    server.on('connection', (socket) => {
+      fake.sockets.set(socket, 0);
+      socket.on('close', () => fake.sockets.delete(socket));
+    });
+    server.on('request', (req, res) => void fake.handle(req, res));
+    return fake;
+  }
+
+  /** Queue answers for a model (`*` for any model without its own queue). */
+  script(model: string, ...responses: FakeResponse[]): this {
+    this.scripts.set(model, [...(this.scripts.get(model) ?? []), ...responses]);
+    return this;
+  }
+
+  /** Sockets currently open to this server (idle keep-alive and pre-opened ones included). */
+  openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Sockets carrying a request whose response has not finished: the ones a leak would hold. */
+  busyConnections(): number {
+    return [...this.sockets.values()].filter((requests) => requests > 0).length;
+  }
+
+  /** Requests whose response has neither finished nor been closed. */
+  activeRequests(): number {
+    return this.inFlight;
+  }
+
+  async waitForIdle(timeoutMs = 2_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0) {
+      if (Date.now() > deadline) throw new Error(`fake provider still has ${this.inFlight} request(s) in flight`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
+   * Closes every socket not serving a request (keep-alive ones, and the spare
+   * connection undici opens after an abort), so openConnections() then counts only busy ones.
+   */
+  closeIdleConnections(): void {
+    for (const [socket, requests] of this.sockets) if (requests === 0) socket.destroy();
+  }
+
+  reset(): void {
+    this.scripts.clear();
+    this.requests.length = 0;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve, reject) => this.server.close((error) => (error ? reject(error) : resolve())));
+    this.tokenizer.onModuleDestroy();
+  }
+
+  /** The counts a real OpenAI server would report for this exchange. */
+  usageFor(model: string, messages: ChatMessage[], text: string): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+    const prompt = this.tokenizer.countMessages(messages, model);
+    const completion = this.tokenizer.countText(text, model);
+    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  }
+
+  defaultAnswer(body: Pick<ChatBody, 'model' | 'messages' | 'response_format'>): string {
+    const lastUser = [...body.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+    const answer = `Fake answer from ${body.model} to: ${lastUser.slice(0, 80)}`;
+    return body.response_format?.type === 'json_object' ? JSON.stringify({ answer }) : answer;
+  }
+
+  private next(model: string | undefined): FakeResponse {
+    for (const key of [model ?? '', '*']) {
+      const queue = this.scripts.get(key);
+      if (queue && queue.length > 0) return queue.shift()!;
+    }
+    return {};
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const socket = req.socket;
+    this.inFlight++;
+    this.sockets.set(socket, (this.sockets.get(socket) ?? 0) + 1);
+    const closed = new AbortController();
+    let counted = true;
+    const done = () => {
+      if (counted) {
+        counted = false;
+        this.inFlight--;
+        if (this.sockets.has(socket)) this.sockets.set(socket, this.sockets.get(socket)! - 1);
+      }
+      closed.abort();
+    };
+    res.on('close', done);
+    try {
+      const raw = await readBody(req);
+      const path = (req.url ?? '').split('?')[0];
+      let body: Record<string, unknown> | undefined;
+      try {
+        body = raw.length > 0 ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
+      } catch {
+        return sendJson(res, 400, { error: { message: 'invalid JSON body', type: 'invalid_request_error' } });
+      }
+      const model = typeof body?.model === 'string' ? body.model : undefined;
+      this.requests.push({ method: req.method ?? '', path, headers: req.headers, body, model });
+
+      if (req.method === 'GET' && path === '/v1/models') return this.models(res);
+      if (req.method === 'POST' && path === '/v1/chat/completions') return await this.chat(body as unknown as ChatBody, res, closed.signal);
+      if (req.method === 'POST' && path === '/v1/embeddings') return await this.embeddings(body ?? {}, res, closed.signal);
+      sendJson(res, 404, { error: { message: `no route ${req.method} ${path}`, type: 'invalid_request_error' } });
+    } catch (error) {
+      if (!res.headersSent) sendJson(res, 500, { error: { message: String(error), type: 'server_error' } });
+      else res.destroy();
+    }
+  }
+
+  private models(res: ServerResponse): void {
+    const ids = new Set(['openai/gpt-4o-mini', 'openai/gpt-4o', 'openai/text-embedding-3-small', ...this.scripts.keys()]);
+    ids.delete('*');
+    sendJson(res, 200, {
+      object: 'list',
+      data: [...ids].map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'fake-provider' })),
+    });
+  }
+
+  private async chat(body: ChatBody, res: ServerResponse, closed: AbortSignal): Promise<void> {
+    if (!body || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
+      return sendJson(res, 400, { error: { message: 'model and messages are required', type: 'invalid_request_error' } });
+    }
+    const scripted = this.next(body.model);
+    await sleep(scripted.delayMs ?? 0, closed);
+    if (closed.aborted) return;
+    if (scripted.status && scripted.status >= 400) return sendError(res, scripted.status);
+    if (scripted.body !== undefined) return sendJson(res, scripted.status ?? 200, scripted.body);
+
+    const text = scripted.text ?? this.defaultAnswer(body);
+    const reportedModel = scripted.model ?? body.model;
+    const usage = this.wireUsage(body, text, scripted);
+    const id = `chatcmpl-fake${++this.sequence}`;
+    const created = Math.floor(Date.now() / 1000);
+    const finishReason = scripted.finishReason === undefined ? 'stop' : scripted.finishReason;
+
+    if (!body.stream) {
+      const payload = JSON.stringify({
+        id,
+        object: 'chat.completion',
+        created,
+        model: reportedModel,
+        choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: finishReason }],
+        ...(usage ? { usage } : {}),
+        system_fingerprint: 'fp_fake',
+      });
+      if (scripted.resetMidStream) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+        await flushWrite(res, payload.slice(0, Math.floor(payload.length / 2)));
+        await sleep(20, closed);
+        res.socket?.destroy();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+      res.end(payload);
+      return;
+    }
+
+    const includeUsage = body.stream_options?.include_usage === true;
+    const base = { id, object: 'chat.completion.chunk', created, model: reportedModel, system_fingerprint: 'fp_fake' };
+    // OpenAI sends "usage": null on every chunk when include_usage is set, then one usage chunk with no choices.
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
+      `data: ${JSON.stringify({ ...base, choices, ...(includeUsage ? { usage: null } : {}), ...extra })}\n\n`;
+    const pieces = text.match(/\s*\S+/g) ?? [];
+    const resetAfter = scripted.resetMidStream ? (scripted.resetAfterChunks ?? 2) : Infinity;
+
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    await flushWrite(res, chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]));
+    for (let i = 0; i < pieces.length && i < resetAfter; i++) {
+      await sleep(scripted.chunkDelayMs ?? 0, closed);
+      if (closed.aborted) return;
+      await flushWrite(res, chunk([{ index: 0, delta: { content: pieces[i] }, logprobs: null, finish_reason: null }]));
+    }
+    if (scripted.resetMidStream) {
+      // Let the client read what was sent, then drop the connection without the terminating chunk.
+      await sleep(20, closed);
+      res.socket?.destroy();
+      return;
+    }
+    res.write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }]));
+    if (includeUsage && usage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+    res.end('data: [DONE]\n\n');
+  }
+
+  private async embeddings(body: Record<string, unknown>, res: ServerResponse, closed: AbortSignal): Promise<void> {
+    const model = typeof body.model === 'string' ? body.model : '';
+    const inputs = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]).map(String) : null;
+    if (!model || !inputs) return sendJson(res, 400, { error: { message: 'model and input are required', type: 'invalid_request_error' } });
+    const scripted = this.next(model);
+    await sleep(scripted.delayMs ?? 0, closed);
+    if (closed.aborted) return;
+    if (scripted.status && scripted.status >= 400) return sendError(res, scripted.status);
+    if (scripted.body !== undefined) return sendJson(res, scripted.status ?? 200, scripted.body);
+
+    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : undefined;
+    const base64 = body.encoding_format === 'base64';
+    const promptTokens = inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
+    const omit = scripted.omitUsage || scripted.usage === null;
+    const usage = omit
+      ? undefined
+      : {
+          prompt_tokens: promptTokens,
+          total_tokens: promptTokens,
+          ...(scripted.cost !== undefined ? { cost: scripted.cost } : {}),
+          ...(scripted.usage ?? {}),
+        };
+    sendJson(res, 200, {
+      object: 'list',
+      model: scripted.model ?? model,
+      data: inputs.map((input, index) => {
+        const vector = hashedEmbedding(input, dimensions);
+        return {
+          object: 'embedding',
+          index,
+          embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
+        };
+      }),
+      ...(usage ? { usage } : {}),
+    });
+  }
+
+  private wireUsage(body: ChatBody, text: string, scripted: FakeResponse): WireUsage | undefined {
+    if (scripted.omitUsage || scripted.usage === null) return undefined;
+    const counted = this.usageFor(body.model, body.messages, text);
+    const usage: WireUsage = {
+      ...counted,
+      prompt_tokens_details: { cached_tokens: scripted.cachedTokens ?? 0, audio_tokens: 0 },
+      completion_tokens_details: {
+        reasoning_tokens: scripted.reasoningTokens ?? 0,
+        audio_tokens: 0,
+        accepted_prediction_tokens: 0,
+        rejected_prediction_tokens: 0,
+      },
+    };
+    if (scripted.cost !== undefined) usage.cost = scripted.cost;
+    return { ...usage, ...(scripted.usage ?? {}) };
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function flushWrite(res: ServerResponse, data: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (res.destroyed) return resolve();
+    res.write(data, () => resolve());
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+const ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  422: 'invalid_request_error',
+  429: 'rate_limit_error',
+};
+
+function sendError(res: ServerResponse, status: number): void {
+  sendJson(res, status, {
+    error: {
+      message: `Fake provider error ${status}. ${RAW_BODY_MARKER}`,
+      type: ERROR_TYPES[status] ?? 'server_error',
+      code: status,
+    },
+  });
+}
