@@ -43,10 +43,11 @@ async function failureOf(promise: Promise<unknown>): Promise<unknown> {
 /** gpt-4o-mini at $0.15 / $0.60 per 1M tokens, in integer maths, half-up. */
 const miniCost = (prompt: number, completion: number) => Math.round((prompt * 15 + completion * 60) / 100);
 
-describe(OpenAiCompatibleProvider.name, () => {
+// Every provider behaviour holds on both transports under the SDK (AI_HTTP_TRANSPORT).
+describe.each(['node', 'fetch'] as const)(`${OpenAiCompatibleProvider.name} over the %s transport`, (transport) => {
   let fake: FakeProviderServer;
   const providerFor = (overrides: Partial<OpenAiCompatibleSettings> = {}) =>
-    new OpenAiCompatibleProvider({ kind: 'openrouter', baseUrl: fake.baseUrl, apiKey: API_KEY, timeoutMs: TIMEOUT_MS, ...overrides });
+    new OpenAiCompatibleProvider({ kind: 'openrouter', baseUrl: fake.baseUrl, apiKey: API_KEY, timeoutMs: TIMEOUT_MS, transport, ...overrides });
 
   beforeAll(async () => {
     fake = await FakeProviderServer.start();

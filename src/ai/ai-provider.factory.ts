@@ -82,12 +82,13 @@ export function createAiProvider(config: AppConfig, tokenizer: TokenizerService,
     );
     return new SimulatedProvider(tokenizer);
   }
-  logger.log(`AI provider: ${settings.kind} at ${settings.baseUrl} (${settings.reason}); ${models}; timeout ${config.AI_TIMEOUT_MS} ms`);
+  logger.log(`AI provider: ${settings.kind} at ${settings.baseUrl} (${settings.reason}); ${models}; timeout ${config.AI_TIMEOUT_MS} ms; transport ${config.AI_HTTP_TRANSPORT}`);
   return new OpenAiCompatibleProvider({
     kind: settings.kind,
     baseUrl: settings.baseUrl,
     apiKey: settings.apiKey,
     timeoutMs: config.AI_TIMEOUT_MS,
+    transport: config.AI_HTTP_TRANSPORT,
   });
 }
 

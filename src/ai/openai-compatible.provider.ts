@@ -2,6 +2,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { performance } from 'node:perf_hooks';
 import { AiProviderCallError, PartialCompletion } from './ai-errors';
+import { createNodeHttpFetch } from './node-http-fetch';
 import type {
   AiProvider,
   CompletionRequest,
@@ -19,6 +20,8 @@ export interface OpenAiCompatibleSettings {
   apiKey: string;
   /** Whole-call deadline for complete/embed; idle deadline (to headers, then between chunks) for streams. */
   timeoutMs: number;
+  /** `node` (default): node:http keep-alive under the SDK; `fetch`: Node's built-in fetch. */
+  transport?: 'node' | 'fetch';
 }
 
 /** Servers such as Ollama or LM Studio ignore the key, but the SDK insists on one. */
@@ -115,6 +118,7 @@ export class OpenAiCompatibleProvider implements AiProvider {
       maxRetries: 0,
       timeout: settings.timeoutMs,
       logLevel: 'off',
+      ...(settings.transport === 'fetch' ? {} : { fetch: createNodeHttpFetch() }),
     });
   }
 

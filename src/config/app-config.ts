@@ -140,6 +140,10 @@ export class AppConfig {
   @Min(100)
   AI_TIMEOUT_MS: number = 60_000;
 
+  /** How the openai SDK reaches the provider: node:http keep-alive (default) or Node's built-in fetch. */
+  @IsIn(['node', 'fetch'])
+  AI_HTTP_TRANSPORT: 'node' | 'fetch' = 'node';
+
   @IsInt()
   @Min(1)
   AI_MAX_TOKENS: number = 4096;
