@@ -65,6 +65,28 @@ describe(GatewayService.name, () => {
     expect(await ledger('gateway-user')).toMatchObject({ totalTokens: 16, requestCount: 1 });
   });
 
+  it('reports remaining budget from its own settle, equal to what the usage endpoint reads right after', async () => {
+    const user = 'gateway-headers-user';
+    const spent: number[] = [];
+    for (const total of [30, 50, 70]) {
+      fake.script(MODEL, { text: 'ok', usage: { prompt_tokens: total - 10, completion_tokens: 10, total_tokens: total } });
+      const response = await request(testApp.http)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${testApp.adminKey}`)
+        .send({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 20, user })
+        .expect(200);
+      spent.push(total);
+      const used = spent.reduce((sum, value) => sum + value, 0);
+      const window = await request(testApp.http).get(`/api/v1/tokens/usage/${user}`).set('authorization', `Bearer ${testApp.adminKey}`).expect(200);
+      expect(response.headers['x-token-ledger-tracking-enabled']).toBe('true');
+      expect(Number(response.headers['x-token-ledger-remaining-tokens'])).toBe(100_000 - used);
+      expect(Number(response.headers['x-token-ledger-remaining-tokens'])).toBe(window.body.remaining.rolling24hTokens);
+      expect(Number(response.headers['x-token-ledger-remaining-usd'])).toBeCloseTo(window.body.remaining.monthlyCostUsd, 6);
+      expect(response.headers['x-token-ledger-reset']).toBe(window.body.reset_at);
+      expect(response.headers['x-token-ledger-tier']).toBe('FREE');
+    }
+  });
+
   it('streams exactly as OpenAI does, with the final usage chunk, and tracks the exact usage', async () => {
     fake.script(MODEL, { text: 'one two three four', usage: { prompt_tokens: 20, completion_tokens: 8, total_tokens: 28 } });
     const stream = await client.chat.completions.create({
@@ -150,5 +172,33 @@ describe(GatewayService.name, () => {
       client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }], stream: true }),
     ).rejects.toMatchObject({ status: 429 });
     expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe(`${GatewayService.name} with TRACKING_ENABLED=false`, () => {
+  it('says tracking is off and reports no remaining budget', async () => {
+    const fake = await FakeProviderServer.start();
+    const testApp = await createTestApp({
+      AI_PROVIDER: 'compatible',
+      AI_BASE_URL: fake.baseUrl,
+      AI_PRIMARY_MODEL: MODEL,
+      AI_FALLBACK_MODEL: 'none',
+      TRACKING_ENABLED: 'false',
+    });
+    try {
+      fake.script(MODEL, { text: 'ok', usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } });
+      const response = await request(testApp.http)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${testApp.adminKey}`)
+        .send({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], user: 'untracked-user' })
+        .expect(200);
+      expect(response.headers['x-token-ledger-tracking-enabled']).toBe('false');
+      expect(response.headers['x-token-ledger-total-tokens']).toBe('7');
+      expect(response.headers['x-token-ledger-remaining-tokens']).toBeUndefined();
+      expect(await testApp.db.collection('user_token_usage').findOne({ userId: 'untracked-user' })).toBeNull();
+    } finally {
+      await testApp.close();
+      await fake.stop();
+    }
   });
 });

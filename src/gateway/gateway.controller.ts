@@ -8,7 +8,7 @@ import { Idempotent } from '../idempotency/idempotent.decorator';
 import { UsageLimitsService } from '../limits/usage-limits.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
 import { EmbeddingsRequestDto } from './dto/embeddings-request.dto';
-import { figuresOf, GatewayService, LedgerFigures } from './gateway.service';
+import { GatewayService, LedgerFigures } from './gateway.service';
 
 const LEDGER_HEADER = 'x-token-ledger';
 
@@ -94,7 +94,7 @@ export class GatewayController {
         const { result } = event;
         reply.raw.write(chunk({}, result.finishReason ?? 'stop', result.model));
         if (dto.stream_options?.include_usage) {
-          const figures = figuresOf(result);
+          const figures = this.gateway.figuresOf(result);
           reply.raw.write(
             `data: ${JSON.stringify({
               id,
@@ -129,7 +129,14 @@ export class GatewayController {
     reply.header(`${LEDGER_HEADER}-cost-usd`, figures.costUsd.toFixed(6));
     reply.header(`${LEDGER_HEADER}-estimated`, String(figures.estimated));
     reply.header(`${LEDGER_HEADER}-tracking-enabled`, String(figures.trackingEnabled));
-    const state = await this.limits.state(userId);
+    const window = figures.window;
+    const state = await this.limits.stateAfter(userId, {
+      trackingEnabled: window?.trackingEnabled ?? false,
+      currentUsage: window?.currentUsage ?? 0,
+      resetAt: window?.resetAt ?? null,
+      dayTokens: window?.dayTokens ?? null,
+      monthCostMicros: window?.monthCostMicros ?? null,
+    });
     reply.header(`${LEDGER_HEADER}-tier`, state.tier);
     if (state.remaining?.rolling24hTokens != null) reply.header(`${LEDGER_HEADER}-remaining-tokens`, String(state.remaining.rolling24hTokens));
     if (state.remaining?.monthlyCostUsd != null) reply.header(`${LEDGER_HEADER}-remaining-usd`, state.remaining.monthlyCostUsd.toFixed(6));

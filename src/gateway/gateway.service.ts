@@ -5,7 +5,7 @@ import type { ChatMessage, CompletionRequest } from '../ai/ai-provider.interface
 import { microsToUsd } from '../common/money';
 import { AppConfig } from '../config/app-config';
 import { EmbeddingsService } from '../embeddings/embeddings.service';
-import type { TrackResult } from '../token-tracking/usage-record';
+import type { TrackResult, WindowSnapshot } from '../token-tracking/usage-record';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
 import { EmbeddingsRequestDto } from './dto/embeddings-request.dto';
 
@@ -23,6 +23,8 @@ export interface LedgerFigures {
   costUsd: number;
   estimated: boolean;
   trackingEnabled: boolean;
+  /** The rolling window and limit counters as this call's last settle left them. */
+  window?: WindowSnapshot;
 }
 
 const MAX_EMBEDDING_INPUTS = 2048;
@@ -37,7 +39,7 @@ export class GatewayService {
 
   async complete(dto: ChatCompletionRequestDto, call: GatewayCall) {
     const result = await this.ai.complete(this.toRequest(dto), this.context(dto, call));
-    return { body: this.toCompletion(result), figures: figuresOf(result) };
+    return { body: this.toCompletion(result), figures: this.figuresOf(result) };
   }
 
   stream(dto: ChatCompletionRequestDto, call: GatewayCall): AsyncGenerator<AiStreamEvent> {
@@ -74,7 +76,8 @@ export class GatewayService {
         totalTokens: tokens,
         costUsd: microsToUsd(costMicros),
         estimated: result.spent.some((part) => part.estimated),
-        trackingEnabled: result.tracked.every((tracked) => tracked.trackingEnabled),
+        trackingEnabled: this.isTracked(result.tracked),
+        window: result.tracked.at(-1)?.window,
         cacheHits: result.cacheHits,
       },
     };
@@ -101,6 +104,23 @@ export class GatewayService {
       usage: { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens, total_tokens: result.usage.totalTokens },
       system_fingerprint: null,
     };
+  }
+
+  figuresOf(result: AiCompletion): LedgerFigures {
+    return {
+      promptTokens: result.spent.promptTokens,
+      completionTokens: result.spent.completionTokens,
+      totalTokens: result.spent.totalTokens,
+      costUsd: microsToUsd(result.spent.costMicros),
+      estimated: result.spent.estimated,
+      trackingEnabled: this.isTracked(result.tracked),
+      window: result.tracked.at(-1)?.window,
+    };
+  }
+
+  /** Tracked when every billed attempt reached the ledger; with nothing billed, when tracking is on. */
+  private isTracked(tracked: TrackResult[]): boolean {
+    return tracked.length === 0 ? this.config.TRACKING_ENABLED : tracked.every((result) => result.trackingEnabled);
   }
 
   private toRequest(dto: ChatCompletionRequestDto): CompletionRequest {
@@ -132,15 +152,4 @@ export class GatewayService {
       fallbackModel: dto.model === this.config.AI_PRIMARY_MODEL ? undefined : null,
     };
   }
-}
-
-export function figuresOf(result: AiCompletion): LedgerFigures {
-  return {
-    promptTokens: result.spent.promptTokens,
-    completionTokens: result.spent.completionTokens,
-    totalTokens: result.spent.totalTokens,
-    costUsd: microsToUsd(result.spent.costMicros),
-    estimated: result.spent.estimated,
-    trackingEnabled: result.tracked.every((tracked: TrackResult) => tracked.trackingEnabled),
-  };
 }

@@ -80,7 +80,7 @@ return {1, grant, micros}
  * The window starts at first use and is not extended by later use; once it is 24 h
  * old the next use starts a new one. Day and month counters are only incremented
  * once seeded from the ledger (see RESERVE_SCRIPT's -1).
- * Returns {windowTokens, windowStartMs}.
+ * Returns {windowTokens, windowStartMs, dayTokens, monthMicros} (-1 for a counter not seeded).
  */
 export const SETTLE_SCRIPT = `${LIVE_RESERVATIONS}
 if ARGV[1] ~= '' then redis.call('HDEL', KEYS[4], ARGV[1]) end
@@ -96,15 +96,17 @@ if start < 0 then
 else
   current = redis.call('HINCRBY', KEYS[1], 'tokens', tokens)
 end
+local day = -1
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('INCRBY', KEYS[2], tokens)
+  day = redis.call('INCRBY', KEYS[2], tokens)
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
 end
+local month = -1
 if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('INCRBY', KEYS[3], micros)
+  month = redis.call('INCRBY', KEYS[3], micros)
   redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
 end
-return {tonumber(redis.call('HGET', KEYS[1], 'tokens')), start}
+return {tonumber(redis.call('HGET', KEYS[1], 'tokens')), start, day, month}
 `;
 
 /** ARGV: now, windowMs. Returns {windowTokens, windowStartMs (-1 when no live window)}. */

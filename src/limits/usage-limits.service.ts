@@ -58,6 +58,14 @@ export interface WindowState {
   resetAt: Date | null;
 }
 
+/** The window right after a settle, with the day and month counters the same script left behind. */
+export interface SettledWindow extends WindowState {
+  /** Tokens counted today; null when the counter is not seeded (no daily limit checked yet). */
+  dayTokens: number | null;
+  /** Micro-USD counted this month; null when the counter is not seeded. */
+  monthCostMicros: number | null;
+}
+
 export interface LimitState extends WindowState {
   tier: string;
   limits: TierLimits;
@@ -87,7 +95,7 @@ export class TokenLimitExceededException extends HttpException {
 
 type RedisWithScripts = Redis & {
   tlReserve(...args: (string | number)[]): Promise<[number, number | string, number?, number?]>;
-  tlSettle(...args: (string | number)[]): Promise<[number, number]>;
+  tlSettle(...args: (string | number)[]): Promise<[number, number, number, number]>;
   tlWindow(...args: (string | number)[]): Promise<[number, number]>;
 };
 
@@ -204,19 +212,26 @@ export class UsageLimitsService implements OnModuleInit {
    * Records actual usage (feeding the rolling window) and releases the reservation.
    * Never throws: without Redis the window reports trackingEnabled false.
    */
-  async settle(userId: string, tokens: number, costMicros: number, reservation?: Reservation): Promise<WindowState> {
-    if (!this.redis.isReady) return { trackingEnabled: false, currentUsage: 0, resetAt: null };
+  async settle(userId: string, tokens: number, costMicros: number, reservation?: Reservation): Promise<SettledWindow> {
+    const untracked = { trackingEnabled: false, currentUsage: 0, resetAt: null, dayTokens: null, monthCostMicros: null };
+    if (!this.redis.isReady) return untracked;
     const now = this.clock.now();
     const keys = this.keys(userId, now);
     try {
-      const [current, start] = await (this.redis.client as RedisWithScripts).tlSettle(
+      const [current, start, day, month] = await (this.redis.client as RedisWithScripts).tlSettle(
         keys.window, keys.day, keys.month, keys.reservations,
         reservation?.enforced ? reservation.id : '', tokens, costMicros, WINDOW_MS, DAY_TTL_SECONDS, MONTH_TTL_SECONDS, now,
       );
-      return { trackingEnabled: true, currentUsage: Number(current), resetAt: new Date(Number(start) + WINDOW_MS) };
+      return {
+        trackingEnabled: true,
+        currentUsage: Number(current),
+        resetAt: new Date(Number(start) + WINDOW_MS),
+        dayTokens: Number(day) < 0 ? null : Number(day),
+        monthCostMicros: Number(month) < 0 ? null : Number(month),
+      };
     } catch (error) {
       this.logger.warn(`Rolling window update for ${userId} failed (${(error as Error).message})`);
-      return { trackingEnabled: false, currentUsage: 0, resetAt: null };
+      return untracked;
     }
   }
 
@@ -252,21 +267,19 @@ export class UsageLimitsService implements OnModuleInit {
   async state(userId: string): Promise<LimitState> {
     const plan = await this.planOf(userId);
     const window = await this.window(userId);
-    if (!window.trackingEnabled) return { ...window, tier: plan.tier, limits: plan.limits, remaining: null };
+    if (!window.trackingEnabled) return limitState(plan, window, null, null);
     const now = this.clock.now();
     const keys = this.keys(userId, now);
     const [day, month] = await Promise.all([this.redis.client.get(keys.day), this.redis.client.get(keys.month)]).catch(() => [null, null]);
-    const { limits } = plan;
-    return {
-      ...window,
-      tier: plan.tier,
-      limits,
-      remaining: {
-        rolling24hTokens: limits.rolling24hTokens == null ? null : Math.max(0, limits.rolling24hTokens - window.currentUsage),
-        dailyTokens: limits.dailyTokens == null ? null : Math.max(0, limits.dailyTokens - Number(day ?? 0)),
-        monthlyCostUsd: limits.monthlyCostUsd == null ? null : Math.max(0, usdToMicros(limits.monthlyCostUsd) - Number(month ?? 0)) / 1e6,
-      },
-    };
+    return limitState(plan, window, day === null ? null : Number(day), month === null ? null : Number(month));
+  }
+
+  /**
+   * The same figures as state(), from what a settle just returned: no Redis round trip, and
+   * exactly the counters as this call left them (later calls may have moved them since).
+   */
+  async stateAfter(userId: string, settled: SettledWindow): Promise<LimitState> {
+    return limitState(await this.planOf(userId), settled, settled.dayTokens, settled.monthCostMicros);
   }
 
   private unenforced(base: Omit<Reservation, 'enforced' | 'maxCompletionTokens'>, request: ReservationRequest, failMode: FailMode | undefined): Reservation {
@@ -308,4 +321,18 @@ export class UsageLimitsService implements OnModuleInit {
       reservations: `${tag}:reservations`,
     };
   }
+}
+
+function limitState(plan: UserPlan, window: WindowState, dayTokens: number | null, monthCostMicros: number | null): LimitState {
+  const { limits } = plan;
+  const state = { trackingEnabled: window.trackingEnabled, currentUsage: window.currentUsage, resetAt: window.resetAt, tier: plan.tier, limits };
+  if (!window.trackingEnabled) return { ...state, remaining: null };
+  return {
+    ...state,
+    remaining: {
+      rolling24hTokens: limits.rolling24hTokens == null ? null : Math.max(0, limits.rolling24hTokens - window.currentUsage),
+      dailyTokens: limits.dailyTokens == null ? null : Math.max(0, limits.dailyTokens - (dayTokens ?? 0)),
+      monthlyCostUsd: limits.monthlyCostUsd == null ? null : Math.max(0, usdToMicros(limits.monthlyCostUsd) - (monthCostMicros ?? 0)) / 1e6,
+    },
+  };
 }

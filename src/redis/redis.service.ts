@@ -18,6 +18,8 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       lazyConnect: true,
       keyPrefix: config.REDIS_KEY_PREFIX,
       enableOfflineQueue: false,
+      // Commands issued in the same tick (rate limit, reserve, settle of concurrent requests) share one socket write.
+      enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
       retryStrategy: (attempt) => Math.min(attempt * 250, 2_000),

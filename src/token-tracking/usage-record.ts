@@ -58,6 +58,9 @@ export interface WindowSnapshot {
   trackingEnabled: boolean;
   currentUsage: number;
   resetAt: Date | null;
+  /** Today's and this month's limit counters as the settle left them (null: not seeded). */
+  dayTokens?: number | null;
+  monthCostMicros?: number | null;
 }
 
 export type TrackResult = (
