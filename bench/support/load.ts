@@ -1,6 +1,9 @@
 /**
- * Closed-loop HTTP load: N connections, each sending its next request as soon as the
- * previous answer arrives, for a duration or a total count. Prints one JSON line with
+ * HTTP load over N keep-alive connections, for a duration or a total count. Closed loop by
+ * default: each connection sends its next request as soon as the previous answer arrives.
+ * With `rate`, requests are due at a fixed overall rate instead (request i at start + i/rate)
+ * and a request sent late because its connection was still busy is timed from when it was
+ * due, so slow answers are not hidden by the delay they cause (no coordinated omission). Prints one JSON line with
  * requests/s and exact latency percentiles (ms) over every request.
  *   node -r @swc-node/register bench/support/load.ts '<json options>'
  */
@@ -16,6 +19,8 @@ interface LoadOptions {
   /** Bodies used in rotation (e.g. one per user). */
   bodies?: unknown[];
   warmupMs?: number;
+  /** Requests per second over all connections; closed loop when absent. */
+  rate?: number;
 }
 
 const options = JSON.parse(process.argv[2]) as LoadOptions;
@@ -23,9 +28,9 @@ const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
 const url = new URL(options.url);
 const bodies = (options.bodies ?? [undefined]).map((body) => (body === undefined ? undefined : Buffer.from(JSON.stringify(body))));
 
-function send(body: Buffer | undefined): Promise<number> {
+function send(body: Buffer | undefined, due?: bigint): Promise<number> {
   return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
+    const started = due ?? process.hrtime.bigint();
     const req = request(
       {
         agent,
@@ -51,11 +56,25 @@ async function run(durationMs: number | undefined, total: number | undefined, re
   let next = 0;
   const deadline = durationMs ? Date.now() + durationMs : Infinity;
   const started = Date.now();
+  const origin = process.hrtime.bigint();
+  const interval = options.rate ? 1e9 / options.rate : 0;
   await Promise.all(
     Array.from({ length: options.connections }, async () => {
       while (Date.now() < deadline && (total === undefined || next < total)) {
-        const body = bodies[next++ % bodies.length];
-        const latency = await send(body);
+        const index = next++;
+        const body = bodies[index % bodies.length];
+        let due: bigint | undefined;
+        if (interval) {
+          due = origin + BigInt(Math.round(index * interval));
+          const wait = Number(due - process.hrtime.bigint()) / 1e6;
+          if (wait > 0) {
+            // On time: the clock starts when we actually send (timer slack is ours, not the server's).
+            await new Promise((resolve) => setTimeout(resolve, wait));
+            due = undefined;
+          }
+          if (Date.now() >= deadline) break;
+        }
+        const latency = await send(body, due);
         if (!record) continue;
         if (latency >= 0) latencies.push(latency);
         else failures[String(-latency)] = (failures[String(-latency)] ?? 0) + 1;
