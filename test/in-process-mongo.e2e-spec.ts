@@ -161,6 +161,44 @@ describe(InProcessMongoServer.name, () => {
       expect(await coll.findOne({ k: 3 }, { projection: { _id: 0 } })).toEqual({ k: 3, v: 'y' });
     });
 
+    it('applies every statement of an unordered bulk write but the failing one, and says which failed', async () => {
+      const coll = db.collection<{ _id: string; totals?: unknown; pending?: string[]; lease?: Date }>('bulk_unordered');
+      await coll.insertOne({ _id: 'corrupt', totals: 'not a document' });
+      const error = (await coll
+        .bulkWrite(
+          [
+            { updateOne: { filter: { _id: 'a' }, update: { $inc: { 'totals.n': 1 }, $setOnInsert: { kind: 'new' } }, upsert: true } },
+            { updateOne: { filter: { _id: 'corrupt' }, update: { $inc: { 'totals.n': 1 } }, upsert: true } },
+            { updateOne: { filter: { _id: 'b' }, update: { $inc: { 'totals.n': 2 } }, upsert: true } },
+          ],
+          { ordered: false },
+        )
+        .catch((e: unknown) => e)) as MongoBulkWriteError;
+      expect(error).toBeInstanceOf(MongoBulkWriteError);
+      expect(error.code).toBe(28);
+      expect(error.result.getWriteErrors().map((writeError) => [writeError.index, writeError.code])).toEqual([[1, 28]]);
+      expect(error.matchedCount + error.upsertedCount).toBe(2);
+      expect(error.upsertedIds).toEqual({ 0: 'a', 2: 'b' });
+      expect(await coll.find({ _id: { $in: ['a', 'b', 'missing'] } }, { projection: { 'totals.n': 1 } }).sort({ _id: 1 }).toArray()).toEqual([
+        { _id: 'a', totals: { n: 1 } },
+        { _id: 'b', totals: { n: 2 } },
+      ]);
+
+      await coll.updateMany({ _id: { $in: ['a', 'b'] } }, { $set: { pending: ['day', 'month'], lease: new Date(5) } });
+      const settled = await coll.bulkWrite(
+        [
+          { updateMany: { filter: { _id: { $in: ['a'] } }, update: { $unset: { pending: '', lease: '' } } } },
+          { updateMany: { filter: { _id: { $in: ['b', 'missing'] } }, update: { $pullAll: { pending: ['day'] }, $set: { lease: new Date(0) } } } },
+        ],
+        { ordered: false },
+      );
+      expect(settled).toMatchObject({ matchedCount: 2, modifiedCount: 2, upsertedCount: 0 });
+      expect(await coll.find({ _id: { $in: ['a', 'b'] } }, { projection: { totals: 0 } }).sort({ _id: 1 }).toArray()).toEqual([
+        { _id: 'a', kind: 'new' },
+        { _id: 'b', pending: ['month'], lease: new Date(0) },
+      ]);
+    });
+
     it('sorts, skips, limits and projects', async () => {
       const coll = db.collection('sorting');
       await coll.insertMany([

@@ -1,11 +1,8 @@
-import { getModelToken } from '@nestjs/mongoose';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Model } from 'mongoose';
 import { UsageEventsService } from '../src/analytics/usage-events.service';
 import { usageLogFileName, UsageLogWriter } from '../src/analytics/usage-log.writer';
-import { UserUsageRollup } from '../src/analytics/usage-rollup.schema';
 import { Clock } from '../src/common/clock';
 import { OPERATION_TYPES } from '../src/token-tracking/usage-record';
 import { createTestApp, TestApp } from './support/test-app';
@@ -111,13 +108,13 @@ describe(UsageEventsService.name, () => {
   });
 
   it('completes, on replay, the aggregates an earlier attempt failed to write, counting each once', async () => {
-    const userRollups = testApp.app.get<Model<UserUsageRollup>>(getModelToken(UserUsageRollup.name));
-    const spy = jest.spyOn(userRollups.collection, 'findOneAndUpdate').mockRejectedValueOnce(new Error('connection reset'));
+    // A user month aggregate MongoDB cannot $inc into (PathNotViable, 28): that update fails, the others apply.
+    await testApp.db.collection('usage_user_rollups').insertOne({ _id: 'month:2030-06:flaky-user' as never, totals: 'corrupt' });
     const record = createUsageRecord({ recordId: 'partly-failed', occurredAt: new Date(NOW), promptTokens: 11, completionTokens: 0, costMicros: 3 });
-    await expect(events.record('flaky-user', record, {})).rejects.toThrow('connection reset');
-    spy.mockRestore();
+    await expect(events.record('flaky-user', record, {})).rejects.toMatchObject({ code: 28 });
     const pending = await testApp.db.collection('usage_events').findOne({ _id: 'partly-failed' as never });
-    expect(pending?.rollupsPending).toHaveLength(1);
+    expect(pending).toMatchObject({ rollupsPending: ['userMonth'], rollupsLeaseUntil: new Date(0) });
+    await testApp.db.collection('usage_user_rollups').deleteOne({ _id: 'month:2030-06:flaky-user' as never });
 
     const dayBefore = (await rollup(`day:${TODAY}`))?.totals.requests;
     await events.record('flaky-user', record, {});

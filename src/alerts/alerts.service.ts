@@ -69,6 +69,11 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
     await Promise.allSettled([...this.deliveries]);
   }
 
+  /** Whether evaluate() reads input.totals: callers may skip reading them otherwise. */
+  get needsTotals(): boolean {
+    return this.rules.length > 0;
+  }
+
   async evaluate(input: AlertInput): Promise<void> {
     this.detectHighUsage(input);
     if (this.rules.length === 0) return;

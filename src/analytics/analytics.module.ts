@@ -6,6 +6,7 @@ import { MetricsModule } from '../metrics/metrics.module';
 import { SearchTokenUsageController } from './search-token-usage.controller';
 import { UsageAnalyticsService } from './usage-analytics.service';
 import { UsageEvent, UsageEventSchema } from './usage-event.schema';
+import { UsageEventWriter } from './usage-event.writer';
 import { UsageEventsController } from './usage-events.controller';
 import { UsageEventsService } from './usage-events.service';
 import { UsageLogWriter } from './usage-log.writer';
@@ -25,7 +26,7 @@ import { UsageStatsController } from './usage-stats.controller';
     ]),
   ],
   controllers: [SearchTokenUsageController, UsageStatsController, UsageEventsController],
-  providers: [UsageEventsService, UsageAnalyticsService, UsageLogWriter],
+  providers: [UsageEventsService, UsageEventWriter, UsageAnalyticsService, UsageLogWriter],
   exports: [UsageEventsService],
 })
 export class AnalyticsModule {}

@@ -3,7 +3,7 @@ import type { CostSource, OperationType } from '../token-tracking/usage-record';
 
 /**
  * One tracked operation, with the seed 004 log fields. `_id` is the usage record's recordId,
- * so writing an event twice (an outbox replay) inserts nothing. Written only by UsageEventsService.
+ * so writing an event twice (an outbox replay) inserts nothing. Written only by UsageEventWriter.
  * Expired by a TTL index on `timestamp` (EVENT_RETENTION_DAYS), which UsageEventsService keeps in step.
  */
 @Schema({ collection: 'usage_events', versionKey: false, _id: false })

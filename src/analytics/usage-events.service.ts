@@ -13,16 +13,8 @@ import { UsageCalendar } from '../token-tracking/usage-calendar';
 import type { UsageRecord } from '../token-tracking/usage-record';
 import { toUsageEventView, UsageEventView } from './usage-event.mapper';
 import { UsageEvent } from './usage-event.schema';
+import { RollupTotals, UsageEventWriter } from './usage-event.writer';
 import { UsageLogWriter } from './usage-log.writer';
-import {
-  Granularity,
-  RollupInput,
-  systemRollupId,
-  systemRollupIncrements,
-  userRollupId,
-  userRollupIncrements,
-} from './usage-rollup';
-import { UsageRollup, UserUsageRollup } from './usage-rollup.schema';
 
 export type TrackedUsageRecord = UsageRecord & { recordId: string; occurredAt: Date };
 
@@ -52,36 +44,25 @@ export interface UsageEventPage {
   nextCursor: string | null;
 }
 
-/** The aggregates one event is counted in; each is one upsert, applied at most once per event. */
-const ROLLUP_TARGETS = ['day', 'month', 'userDay', 'userMonth'] as const;
-type RollupTarget = (typeof ROLLUP_TARGETS)[number];
-
 export const QUERY_MAX_CHARS = 500;
-/** How long the writer that inserted an event owns its pending aggregates before a replay may take over. */
-const ROLLUP_LEASE_MS = 30_000;
 const TTL_INDEX_NAME = 'timestamp_ttl';
-const DUPLICATE_KEY = 11000;
 const INDEX_OPTIONS_CONFLICT = 85;
-const DAY_MS = 86_400_000;
-const TOTALS_PROJECTION = { _id: 0, 'totals.totalTokens': 1, 'totals.costMicros': 1 };
-
-type PeriodTotals = { totalTokens: number; costMicros: number };
 
 /**
  * Every tracked operation as one event document (collection usage_events), counted once in
  * the daily and monthly aggregates that analytics read, and appended to the JSONL usage log.
- * Only this service writes usage_events, usage_rollups and usage_user_rollups.
+ * The writes go through UsageEventWriter, the only writer of usage_events and the aggregates.
  */
 @Injectable()
 export class UsageEventsService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(UsageEventsService.name);
   private readonly calendar: UsageCalendar;
   private readonly background = new Set<Promise<unknown>>();
+  private readonly recording = new Set<Promise<unknown>>();
 
   constructor(
     @InjectModel(UsageEvent.name) private readonly events: Model<UsageEvent>,
-    @InjectModel(UsageRollup.name) private readonly rollups: Model<UsageRollup>,
-    @InjectModel(UserUsageRollup.name) private readonly userRollups: Model<UserUsageRollup>,
+    private readonly writer: UsageEventWriter,
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly limits: UsageLimitsService,
@@ -97,22 +78,33 @@ export class UsageEventsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([...this.background]);
+    // Records still queued for a group commit are written before the connection closes.
+    await Promise.allSettled([...this.recording]);
+    await this.settled();
   }
 
   /**
    * Records one usage event. Idempotent by record.recordId: a replay of an event already
    * written changes nothing, aggregates included; a replay of one whose aggregates failed
    * completes them. Throws when the database write fails (the caller's outbox retries).
-   * Alerts, metrics and the JSONL log follow once, without delaying the caller.
+   * Alerts, metrics and the JSONL log follow once, without delaying the caller. Concurrent
+   * calls share database round trips (see UsageEventWriter).
    */
-  async record(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta = {}): Promise<void> {
+  record(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta = {}): Promise<void> {
+    const recording = this.recordOnce(userId, record, meta);
+    this.recording.add(recording);
+    void recording.then(
+      () => this.recording.delete(recording),
+      () => this.recording.delete(recording),
+    );
+    return recording;
+  }
+
+  private async recordOnce(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta): Promise<void> {
     try {
       const event = this.toEvent(userId, record, meta, meta.tier ?? (await this.tierOf(userId)));
-      const claimed = await this.claim(event);
-      if (!claimed) return;
-      const totals = await this.applyRollups(claimed.event, claimed.targets);
-      this.afterRecorded(claimed.event, totals);
+      const recorded = await this.writer.write(event);
+      if (recorded) this.afterRecorded(recorded.event, recorded.totals);
     } catch (error) {
       this.metrics.countEventWriteFailure();
       throw error;
@@ -212,78 +204,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /**
-   * Inserts the event and returns the aggregates to apply: all of them for a new event; the
-   * pending ones of an earlier attempt that failed (or crashed, once its lease ran out); or
-   * undefined when the event is complete or another writer is still on it.
-   */
-  private async claim(event: UsageEvent): Promise<{ event: UsageEvent; targets: RollupTarget[] } | undefined> {
-    const targets = ROLLUP_TARGETS.filter((target) => event.user_id !== null || !target.startsWith('user'));
-    const now = this.clock.now();
-    try {
-      await this.events.collection.insertOne({ ...event, rollupsPending: targets, rollupsLeaseUntil: new Date(now + ROLLUP_LEASE_MS) } as never);
-      return { event, targets };
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-    }
-    const stored = (await this.events.collection.findOneAndUpdate(
-      { _id: event._id as never, rollupsPending: { $exists: true }, rollupsLeaseUntil: { $lt: new Date(now) } },
-      { $set: { rollupsLeaseUntil: new Date(now + ROLLUP_LEASE_MS) } },
-      { returnDocument: 'after' },
-    )) as unknown as (UsageEvent & { rollupsPending: RollupTarget[] }) | null;
-    if (!stored || stored.rollupsPending.length === 0) return undefined;
-    this.logger.warn(`Completing aggregates of replayed usage event ${event._id}: ${stored.rollupsPending.join(', ')}`);
-    return { event: stored, targets: stored.rollupsPending };
-  }
-
-  private async applyRollups(event: UsageEvent, targets: RollupTarget[]): Promise<Partial<Record<RollupTarget, PeriodTotals>>> {
-    const input = rollupInputOf(event);
-    const day = this.calendar.dayKey(event.timestamp);
-    const month = this.calendar.monthKey(event.timestamp);
-    const updatedAt = new Date(this.clock.now());
-    const system = (granularity: Granularity, period: string) =>
-      upsert(this.rollups, systemRollupId(granularity, period), {
-        $inc: systemRollupIncrements(input),
-        $set: { updatedAt },
-        $setOnInsert: { granularity, period },
-      });
-    const user = (granularity: Granularity, period: string) =>
-      upsert(this.userRollups, userRollupId(granularity, period, event.user_id!), {
-        $inc: userRollupIncrements(input),
-        $set: { updatedAt },
-        $setOnInsert: {
-          granularity,
-          period,
-          userId: event.user_id,
-          ...(granularity === 'day' ? { expiresAt: new Date(event.timestamp.getTime() + this.config.DAILY_RETENTION_DAYS * DAY_MS) } : {}),
-        },
-      });
-    const apply: Record<RollupTarget, () => Promise<PeriodTotals>> = {
-      day: () => system('day', day),
-      month: () => system('month', month),
-      userDay: () => user('day', day),
-      userMonth: () => user('month', month),
-    };
-    const results = await Promise.allSettled(targets.map((target) => apply[target]()));
-    const totals: Partial<Record<RollupTarget, PeriodTotals>> = {};
-    const failed: unknown[] = [];
-    results.forEach((result, index) => {
-      if (result.status === 'fulfilled') totals[targets[index]] = result.value;
-      else failed.push(result.reason);
-    });
-    const applied = targets.filter((target) => totals[target]);
-    await this.events.collection.updateOne(
-      { _id: event._id as never },
-      (failed.length === 0
-        ? { $unset: { rollupsPending: '', rollupsLeaseUntil: '' } }
-        : // Release the lease at once so the caller's retry can complete the rest.
-          { $pullAll: { rollupsPending: applied }, $set: { rollupsLeaseUntil: new Date(0) } }) as Document,
-    );
-    if (failed.length > 0) throw failed[0];
-    return totals;
-  }
-
-  private afterRecorded(event: UsageEvent, totals: Partial<Record<RollupTarget, PeriodTotals>>): void {
+  private afterRecorded(event: UsageEvent, totals: RollupTotals): void {
     this.metrics.observeUsage({
       operation: event.operation_type,
       model: event.model_name,
@@ -338,41 +259,6 @@ export class UsageEventsService implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-async function upsert(model: Model<UsageRollup> | Model<UserUsageRollup>, id: string, update: Document): Promise<PeriodTotals> {
-  // A concurrent first upsert of the same _id can lose the insert race with E11000; the retry updates.
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      const after = await model.collection.findOneAndUpdate({ _id: id as never }, update, {
-        upsert: true,
-        returnDocument: 'after',
-        projection: TOTALS_PROJECTION,
-      });
-      const totals = (after as { totals?: Partial<PeriodTotals> } | null)?.totals;
-      return { totalTokens: totals?.totalTokens ?? 0, costMicros: totals?.costMicros ?? 0 };
-    } catch (error) {
-      if (attempt > 0 || !isDuplicateKey(error)) throw error;
-    }
-  }
-}
-
-function rollupInputOf(event: UsageEvent): RollupInput {
-  const latencyMs = Math.round(event.response_time * 1000);
-  return {
-    operation: event.operation_type,
-    model: event.model_name,
-    provider: event.provider,
-    tier: event.tier,
-    promptTokens: event.prompt_tokens,
-    completionTokens: event.completion_tokens,
-    embeddingTokens: event.embedding_tokens,
-    costMicros: event.cost_micros,
-    latencyMs,
-    success: event.success,
-    cacheHit: event.cacheHit,
-    ...(event.tool_name !== undefined ? { tool: { name: event.tool_name, executionTimeMs: latencyMs } } : {}),
-  };
-}
-
 function toEventQuery(filter: UsageEventFilter): Filter<Document> {
   const query: Filter<Document> = {};
   if (filter.userId !== undefined) query.user_id = filter.userId;
@@ -405,8 +291,4 @@ function decodeCursor(cursor: string): { timestamp: Date; id: string } {
     // fall through
   }
   throw new BadRequestException('cursor is not one this endpoint returned');
-}
-
-function isDuplicateKey(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === DUPLICATE_KEY;
 }

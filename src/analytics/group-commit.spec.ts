@@ -1,0 +1,89 @@
+import { GroupCommit } from './group-commit';
+
+interface Deferred {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** A commit function whose calls the test finishes by hand, recording each batch. */
+function controlledCommit() {
+  const batches: number[][] = [];
+  const pending: Deferred[] = [];
+  let running = 0;
+  let mostAtOnce = 0;
+  const commit = async (items: number[]): Promise<PromiseSettledResult<string>[]> => {
+    batches.push(items);
+    running += 1;
+    mostAtOnce = Math.max(mostAtOnce, running);
+    try {
+      await new Promise<void>((resolve, reject) => pending.push({ resolve, reject }));
+    } finally {
+      running -= 1;
+    }
+    return items.map((item) => (item < 0 ? { status: 'rejected', reason: new Error(`item ${item} refused`) } : { status: 'fulfilled', value: `done ${item}` }));
+  };
+  /** Finishes the oldest unfinished commit and lets its waiters and the next commit start. */
+  const finishNext = async (error?: Error) => {
+    const next = pending.shift()!;
+    if (error) next.reject(error);
+    else next.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  return { commit, batches, finishNext, mostAtOnce: () => mostAtOnce };
+}
+
+describe(GroupCommit.name, () => {
+  it('commits an item submitted while idle at once, alone', async () => {
+    const control = controlledCommit();
+    const commits = new GroupCommit(control.commit, 10);
+    const done = commits.submit(1);
+    expect(control.batches).toEqual([[1]]);
+    await control.finishNext();
+    await expect(done).resolves.toBe('done 1');
+  });
+
+  it('queues items while a commit runs and sends them together in the next one, one commit at a time', async () => {
+    const control = controlledCommit();
+    const commits = new GroupCommit(control.commit, 10);
+    const results = [commits.submit(1), commits.submit(2), commits.submit(3), commits.submit(4)];
+    expect(control.batches).toEqual([[1]]);
+    await control.finishNext();
+    const late = commits.submit(5);
+    expect(control.batches).toEqual([[1], [2, 3, 4]]);
+    await control.finishNext();
+    expect(control.batches).toEqual([[1], [2, 3, 4], [5]]);
+    await control.finishNext();
+    await expect(Promise.all([...results, late])).resolves.toEqual(['done 1', 'done 2', 'done 3', 'done 4', 'done 5']);
+    expect(control.mostAtOnce()).toBe(1);
+  });
+
+  it('puts at most maxBatch items in one commit', async () => {
+    const control = controlledCommit();
+    const commits = new GroupCommit(control.commit, 2);
+    const results = [1, 2, 3, 4, 5, 6].map((item) => commits.submit(item));
+    for (let i = 0; i < 4; i += 1) await control.finishNext();
+    expect(control.batches).toEqual([[1], [2, 3], [4, 5], [6]]);
+    await expect(Promise.all(results)).resolves.toHaveLength(6);
+  });
+
+  it("settles each item with its own outcome, and fails a whole batch when its commit throws, carrying on after it", async () => {
+    const control = controlledCommit();
+    const commits = new GroupCommit(control.commit, 10);
+    const first = commits.submit(1);
+    const mixed = [commits.submit(2), commits.submit(-3), commits.submit(4)].map((promise) => promise.catch((error: Error) => error.message));
+    await control.finishNext();
+    const doomed = [commits.submit(5), commits.submit(6)].map((promise) => promise.catch((error: Error) => error.message));
+    await control.finishNext();
+    const after = commits.submit(7);
+    await control.finishNext(new Error('connection reset'));
+    await control.finishNext();
+    await expect(first).resolves.toBe('done 1');
+    await expect(Promise.all(mixed)).resolves.toEqual(['done 2', 'item -3 refused', 'done 4']);
+    await expect(Promise.all(doomed)).resolves.toEqual(['connection reset', 'connection reset']);
+    await expect(after).resolves.toBe('done 7');
+  });
+
+  it('rejects a batch size that is not a positive integer', () => {
+    expect(() => new GroupCommit(async () => [], 0)).toThrow('maxBatch must be a positive integer (got 0)');
+  });
+});

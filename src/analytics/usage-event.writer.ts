@@ -1,0 +1,431 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import {
+  AnyBulkWriteOperation,
+  BulkWriteResult,
+  Document,
+  MongoBulkWriteError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from 'mongodb';
+import { Model } from 'mongoose';
+import { AlertsService } from '../alerts/alerts.service';
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+import { UsageCalendar } from '../token-tracking/usage-calendar';
+import { GroupCommit } from './group-commit';
+import { UsageEvent } from './usage-event.schema';
+import { RollupInput, systemRollupId, systemRollupIncrements, userRollupId, userRollupIncrements } from './usage-rollup';
+import { UsageRollup, UserUsageRollup } from './usage-rollup.schema';
+
+/** The aggregates one event is counted in; each is applied at most once per event. */
+const ROLLUP_TARGETS = ['day', 'month', 'userDay', 'userMonth'] as const;
+type RollupTarget = (typeof ROLLUP_TARGETS)[number];
+
+type PeriodTotals = { totalTokens: number; costMicros: number };
+export type RollupTotals = Partial<Record<RollupTarget, PeriodTotals>>;
+
+/** An event this write counted, with the totals of its aggregates after it (empty unless alerts need them). */
+export interface RecordedEvent {
+  event: UsageEvent;
+  totals: RollupTotals;
+}
+
+/** Events per commit: one insert and one rollup update command per collection each, far below MongoDB's limits. */
+const MAX_EVENTS_PER_COMMIT = 500;
+/** How long the writer that inserted an event owns its pending aggregates before a replay may take over. */
+const ROLLUP_LEASE_MS = 30_000;
+const DUPLICATE_KEY = 11000;
+const DAY_MS = 86_400_000;
+const TOTALS_FIELDS = { 'totals.totalTokens': 1, 'totals.costMicros': 1 };
+const MARKERS = { rollupsPending: '', rollupsLeaseUntil: '' };
+
+type RollupModel = Model<UsageRollup> | Model<UserUsageRollup>;
+
+/** What became of one write of a bulk write: `unknown` when the server may or may not have applied it. */
+type WriteOutcome = { status: 'applied' } | { status: 'failed'; error: Error } | { status: 'unknown'; error: Error };
+const APPLIED: WriteOutcome = { status: 'applied' };
+
+/** All the events of a commit that go to one rollup document, as one $inc upsert. */
+interface RollupUpsert {
+  id: string;
+  increments: Record<string, number>;
+  setOnInsert: Document;
+  outcome?: WriteOutcome;
+}
+
+interface InsertedEvent {
+  index: number;
+  event: UsageEvent;
+  targets: RollupTarget[];
+  upserts: Partial<Record<RollupTarget, RollupUpsert>>;
+}
+
+/** A write error of a bulk write, as an Error the caller can log and the outbox can report. */
+export class UsageWriteError extends Error {
+  constructor(
+    message: string,
+    readonly code?: number,
+  ) {
+    super(message);
+    this.name = 'UsageWriteError';
+  }
+}
+
+/**
+ * Writes usage events and their aggregates by group commit: the events waiting when a
+ * commit starts go in one unordered insertMany, their aggregate increments merged per
+ * rollup document into one unordered bulkWrite per rollup collection, and their
+ * pending-aggregate markers cleared by one update. A replayed event (its `_id`, the
+ * recordId, already stored) completes whatever aggregates an earlier attempt left pending,
+ * on its own. Only this class writes usage_events, usage_rollups and usage_user_rollups.
+ *
+ * Each aggregate counts each event exactly once where the server says what it did: an update
+ * it refused (a write error) stays pending on its events, whose lease is released so the
+ * replay that follows the rejection applies just those. An update with no answer (lost reply,
+ * write concern error) counts as applied: the aggregate may then miss those events, but no
+ * replay can count one twice.
+ */
+@Injectable()
+export class UsageEventWriter {
+  private readonly logger = new Logger(UsageEventWriter.name);
+  private readonly calendar: UsageCalendar;
+  private readonly commits = new GroupCommit<UsageEvent, RecordedEvent | undefined>((batch) => this.commit(batch), MAX_EVENTS_PER_COMMIT);
+
+  constructor(
+    @InjectModel(UsageEvent.name) private readonly events: Model<UsageEvent>,
+    @InjectModel(UsageRollup.name) private readonly rollups: Model<UsageRollup>,
+    @InjectModel(UserUsageRollup.name) private readonly userRollups: Model<UserUsageRollup>,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+    private readonly alerts: AlertsService,
+  ) {
+    this.calendar = new UsageCalendar(config.USAGE_TIMEZONE);
+  }
+
+  /**
+   * Resolves once the event is stored and counted in all its aggregates (undefined when a
+   * replay found nothing left to do); rejects when a write failed, leaving whatever is not
+   * yet counted to a replay.
+   */
+  write(event: UsageEvent): Promise<RecordedEvent | undefined> {
+    return this.commits.submit(event);
+  }
+
+  private async commit(batch: UsageEvent[]): Promise<PromiseSettledResult<RecordedEvent | undefined>[]> {
+    const outcomes: PromiseSettledResult<RecordedEvent | undefined>[] = new Array(batch.length);
+    const fail = (index: number, error: unknown) => (outcomes[index] = { status: 'rejected', reason: error });
+    const now = this.clock.now();
+    const targets = batch.map(targetsOf);
+
+    let inserts: WriteOutcome[];
+    try {
+      await this.events.collection.insertMany(
+        batch.map((event, index) => ({ ...event, rollupsPending: targets[index], rollupsLeaseUntil: new Date(now + ROLLUP_LEASE_MS) })) as never[],
+        { ordered: false },
+      );
+      inserts = batch.map(() => APPLIED);
+    } catch (error) {
+      // Events whose insert may have landed keep their lease; a replay after it runs out completes them.
+      inserts = outcomesOfFailedBulkWrite(error, batch.length, (result) => result.insertedCount);
+    }
+    const inserted: InsertedEvent[] = [];
+    const replays: number[] = [];
+    inserts.forEach((insert, index) => {
+      if (insert.status === 'applied') inserted.push({ index, event: batch[index], targets: targets[index], upserts: {} });
+      else if (insert.status === 'failed' && (insert.error as UsageWriteError).code === DUPLICATE_KEY) replays.push(index);
+      else fail(index, insert.error);
+    });
+
+    if (inserted.length > 0) {
+      for (const recorded of await this.countInserted(inserted, now)) outcomes[recorded.index] = recorded.outcome;
+    }
+    // After the new events, so a duplicate within this batch finds its twin complete or released.
+    await Promise.all(
+      replays.map(async (index) => {
+        try {
+          outcomes[index] = { status: 'fulfilled', value: await this.completeReplay(batch[index]) };
+        } catch (error) {
+          fail(index, error);
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** Applies the aggregates of newly inserted events, then clears or releases their markers. */
+  private async countInserted(inserted: InsertedEvent[], now: number): Promise<{ index: number; outcome: PromiseSettledResult<RecordedEvent> }[]> {
+    const updatedAt = new Date(now);
+    const system = new Map<string, RollupUpsert>();
+    const user = new Map<string, RollupUpsert>();
+    for (const entry of inserted) this.plan(entry, system, user);
+    await Promise.all([this.upsertAll(this.rollups, [...system.values()], updatedAt), this.upsertAll(this.userRollups, [...user.values()], updatedAt)]);
+
+    const complete: InsertedEvent[] = [];
+    const incomplete: { entry: InsertedEvent; error: Error }[] = [];
+    const cleared: string[] = [];
+    const released = new Map<string, { done: RollupTarget[]; ids: string[] }>();
+    const uncertain: { entry: InsertedEvent; error: Error }[] = [];
+    for (const entry of inserted) {
+      const outcomes = entry.targets.map((target) => entry.upserts[target]!.outcome!);
+      const failed = outcomes.find((outcome) => outcome.status === 'failed');
+      const unknown = outcomes.find((outcome) => outcome.status === 'unknown');
+      if (unknown) uncertain.push({ entry, error: unknown.error });
+      if (!failed && !unknown) complete.push(entry);
+      else incomplete.push({ entry, error: (failed ?? unknown)!.error });
+      // An update whose outcome is unknown counts as applied: no replay may count an event twice.
+      if (!failed) {
+        cleared.push(entry.event._id);
+        continue;
+      }
+      const done = entry.targets.filter((target) => entry.upserts[target]!.outcome!.status !== 'failed');
+      const key = done.join(',');
+      if (!released.has(key)) released.set(key, { done, ids: [] });
+      released.get(key)!.ids.push(entry.event._id);
+    }
+    if (uncertain.length > 0) {
+      const ids = uncertain.slice(0, 5).map(({ entry }) => entry.event._id).join(', ');
+      this.logger.error(
+        `Aggregate updates for ${uncertain.length} usage events (${ids}${uncertain.length > 5 ? ', ...' : ''}) have an unknown outcome ` +
+          `(${uncertain[0].error.message}); they count as applied, so these events may be missing from some aggregates but never count twice`,
+      );
+    }
+
+    await this.settleMarkers(cleared, released);
+    const totals = complete.length > 0 && this.alerts.needsTotals ? await this.readTotals(complete) : undefined;
+    return [
+      ...complete.map((entry) => ({ index: entry.index, outcome: { status: 'fulfilled' as const, value: { event: entry.event, totals: totals?.(entry) ?? {} } } })),
+      ...incomplete.map(({ entry, error }) => ({ index: entry.index, outcome: { status: 'rejected' as const, reason: error } })),
+    ];
+  }
+
+  /** Adds an event's increments to the upserts of its aggregates: one upsert per document per commit. */
+  private plan(entry: InsertedEvent, system: Map<string, RollupUpsert>, user: Map<string, RollupUpsert>): void {
+    for (const [target, upsert] of Object.entries(this.upsertsOf(entry.event, entry.targets)) as [RollupTarget, RollupUpsert][]) {
+      const upserts = isUserTarget(target) ? user : system;
+      const existing = upserts.get(upsert.id);
+      if (!existing) {
+        upserts.set(upsert.id, upsert);
+      } else {
+        // $inc increments are sums of numbers, so one $inc of the sums counts every event.
+        for (const [path, value] of Object.entries(upsert.increments)) existing.increments[path] = (existing.increments[path] ?? 0) + value;
+        // A user's day document expires DAILY_RETENTION_DAYS after the latest event that could create it.
+        if (upsert.setOnInsert.expiresAt > existing.setOnInsert.expiresAt) existing.setOnInsert.expiresAt = upsert.setOnInsert.expiresAt;
+      }
+      entry.upserts[target] = existing ?? upsert;
+    }
+  }
+
+  /** One event's update of each of its aggregates. */
+  private upsertsOf(event: UsageEvent, targets: RollupTarget[]): Partial<Record<RollupTarget, RollupUpsert>> {
+    const input = rollupInputOf(event);
+    const day = this.calendar.dayKey(event.timestamp);
+    const month = this.calendar.monthKey(event.timestamp);
+    const userId = event.user_id!;
+    const build: Record<RollupTarget, () => RollupUpsert> = {
+      day: () => ({ id: systemRollupId('day', day), increments: systemRollupIncrements(input), setOnInsert: { granularity: 'day', period: day } }),
+      month: () => ({ id: systemRollupId('month', month), increments: systemRollupIncrements(input), setOnInsert: { granularity: 'month', period: month } }),
+      userDay: () => ({
+        id: userRollupId('day', day, userId),
+        increments: userRollupIncrements(input),
+        setOnInsert: { granularity: 'day', period: day, userId, expiresAt: new Date(event.timestamp.getTime() + this.config.DAILY_RETENTION_DAYS * DAY_MS) },
+      }),
+      userMonth: () => ({ id: userRollupId('month', month, userId), increments: userRollupIncrements(input), setOnInsert: { granularity: 'month', period: month, userId } }),
+    };
+    return Object.fromEntries(targets.map((target) => [target, build[target]()]));
+  }
+
+  /** One unordered bulk write of $inc upserts; sets each upsert's outcome. */
+  private async upsertAll(model: RollupModel, upserts: RollupUpsert[], updatedAt: Date, retryRaces = true): Promise<void> {
+    if (upserts.length === 0) return;
+    const operations: Document[] = upserts.map((upsert) => ({
+      updateOne: {
+        filter: { _id: upsert.id },
+        update: updateOf(upsert, updatedAt),
+        upsert: true,
+      },
+    }));
+    try {
+      await model.collection.bulkWrite(operations as AnyBulkWriteOperation[], { ordered: false });
+      for (const upsert of upserts) upsert.outcome = APPLIED;
+      return;
+    } catch (error) {
+      const outcomes = outcomesOfFailedBulkWrite(error, upserts.length, (result) => result.matchedCount + result.upsertedCount);
+      upserts.forEach((upsert, index) => (upsert.outcome = outcomes[index]));
+    }
+    // Concurrent first upserts of one _id can lose the insert race with E11000; the retry updates.
+    const raced = upserts.filter((upsert) => upsert.outcome!.status === 'failed' && (upsert.outcome!.error as UsageWriteError).code === DUPLICATE_KEY);
+    if (retryRaces && raced.length > 0) await this.upsertAll(model, raced, updatedAt, false);
+  }
+
+  /**
+   * Clears the markers of events counted in all their aggregates; releases the others (lease
+   * ended, applied aggregates no longer pending) so a replay completes just the rest, at once.
+   */
+  private async settleMarkers(cleared: string[], released: Map<string, { done: RollupTarget[]; ids: string[] }>): Promise<void> {
+    const operations: Document[] = [];
+    if (cleared.length > 0) operations.push({ updateMany: { filter: { _id: { $in: cleared } }, update: { $unset: MARKERS } } });
+    for (const { done, ids } of released.values()) {
+      operations.push({
+        updateMany: {
+          filter: { _id: { $in: ids } },
+          update: { ...(done.length > 0 ? { $pullAll: { rollupsPending: done } } : {}), $set: { rollupsLeaseUntil: new Date(0) } },
+        },
+      });
+    }
+    if (operations.length === 0) return;
+    try {
+      await this.events.collection.bulkWrite(operations as AnyBulkWriteOperation[], { ordered: false });
+    } catch (error) {
+      // Still resolved: the aggregates are written. Failing the events would send them to the
+      // outbox, whose replay could count them again once their lease runs out.
+      this.logger.warn(`Clearing the aggregate markers of ${cleared.length} usage events failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** The totals after this commit of every aggregate the complete events were counted in (one find per collection). */
+  private async readTotals(complete: InsertedEvent[]): Promise<(entry: InsertedEvent) => RollupTotals> {
+    const ids = (users: boolean) => [
+      ...new Set(complete.flatMap((entry) => entry.targets.filter((target) => isUserTarget(target) === users).map((target) => entry.upserts[target]!.id))),
+    ];
+    const read = async (model: RollupModel, idList: string[]) => {
+      if (idList.length === 0) return new Map<string, PeriodTotals>();
+      const documents = await model.collection.find({ _id: { $in: idList as never[] } }, { projection: TOTALS_FIELDS }).toArray();
+      return new Map(documents.map((document) => [String(document._id), periodTotalsOf(document)]));
+    };
+    try {
+      const [system, user] = await Promise.all([read(this.rollups, ids(false)), read(this.userRollups, ids(true))]);
+      return (entry) =>
+        Object.fromEntries(
+          entry.targets.map((target) => [target, (isUserTarget(target) ? user : system).get(entry.upserts[target]!.id)]).filter(([, totals]) => totals),
+        ) as RollupTotals;
+    } catch (error) {
+      // Alerts fire on totals at or after an event, so the next event's evaluation catches up.
+      this.logger.warn(`Reading aggregate totals for budget alerts failed: ${(error as Error).message}`);
+      return () => ({});
+    }
+  }
+
+  /**
+   * A replay of a stored event: takes over its pending aggregates (when the attempt that
+   * left them released them or its lease ran out) and applies them one by one; undefined
+   * when the event is complete or another writer is still on it.
+   */
+  private async completeReplay(event: UsageEvent): Promise<RecordedEvent | undefined> {
+    const now = this.clock.now();
+    const stored = (await this.events.collection.findOneAndUpdate(
+      { _id: event._id as never, rollupsPending: { $exists: true }, rollupsLeaseUntil: { $lt: new Date(now) } },
+      { $set: { rollupsLeaseUntil: new Date(now + ROLLUP_LEASE_MS) } },
+      { returnDocument: 'after' },
+    )) as unknown as (UsageEvent & { rollupsPending: RollupTarget[] }) | null;
+    if (!stored || stored.rollupsPending.length === 0) return undefined;
+    this.logger.warn(`Completing aggregates of replayed usage event ${event._id}: ${stored.rollupsPending.join(', ')}`);
+    return { event: stored, totals: await this.applyOneByOne(stored, stored.rollupsPending) };
+  }
+
+  private async applyOneByOne(event: UsageEvent, targets: RollupTarget[]): Promise<RollupTotals> {
+    const upserts = this.upsertsOf(event, targets);
+    const updatedAt = new Date(this.clock.now());
+    const results = await Promise.allSettled(
+      targets.map((target) => upsertOne(isUserTarget(target) ? this.userRollups : this.rollups, upserts[target]!, updatedAt)),
+    );
+    const totals: RollupTotals = {};
+    const failed: unknown[] = [];
+    results.forEach((result, index) => {
+      if (result.status === 'fulfilled') totals[targets[index]] = result.value;
+      else failed.push(result.reason);
+    });
+    const applied = targets.filter((target) => totals[target]);
+    await this.events.collection.updateOne(
+      { _id: event._id as never },
+      (failed.length === 0
+        ? { $unset: MARKERS }
+        : // Release the lease at once so the caller's retry can complete the rest.
+          { $pullAll: { rollupsPending: applied }, $set: { rollupsLeaseUntil: new Date(0) } }) as Document,
+    );
+    if (failed.length > 0) throw failed[0];
+    return totals;
+  }
+}
+
+function targetsOf(event: UsageEvent): RollupTarget[] {
+  return ROLLUP_TARGETS.filter((target) => event.user_id !== null || !isUserTarget(target));
+}
+
+function isUserTarget(target: RollupTarget): boolean {
+  return target === 'userDay' || target === 'userMonth';
+}
+
+function updateOf(upsert: RollupUpsert, updatedAt: Date): Document {
+  return { $inc: upsert.increments, $set: { updatedAt }, $setOnInsert: upsert.setOnInsert };
+}
+
+/**
+ * Per-write outcomes of a failed unordered bulk write. Exact when the server answered for
+ * every write (the writes without a write error were applied); every write `failed` when the
+ * command never left the driver; otherwise (no reply, a write concern error) `unknown`.
+ */
+function outcomesOfFailedBulkWrite(error: unknown, count: number, acknowledged: (result: BulkWriteResult) => number): WriteOutcome[] {
+  const cause = error instanceof Error ? error : new Error(String(error));
+  if (error instanceof MongoBulkWriteError) {
+    const writeErrors = error.result.getWriteErrors();
+    // One command per bulk write here, so when counts add up, every write was answered for.
+    if (acknowledged(error.result) + writeErrors.length === count) {
+      const outcomes: WriteOutcome[] = Array.from({ length: count }, () =>
+        error.result.getWriteConcernError() ? { status: 'unknown', error: cause } : APPLIED,
+      );
+      for (const writeError of writeErrors) {
+        outcomes[writeError.index] = { status: 'failed', error: new UsageWriteError(writeError.errmsg ?? 'write failed', writeError.code) };
+      }
+      return outcomes;
+    }
+  }
+  const status = neverSent(error) ? 'failed' : 'unknown';
+  return Array.from({ length: count }, () => ({ status, error: cause }));
+}
+
+/** Errors raised before a command is sent. The driver wraps them in MongoBulkWriteError, keeping the original as errorResponse. */
+function neverSent(error: unknown): boolean {
+  const original: unknown = error instanceof MongoBulkWriteError ? error.errorResponse : error;
+  return original instanceof MongoServerSelectionError || original instanceof MongoNotConnectedError || original instanceof MongoTopologyClosedError;
+}
+
+async function upsertOne(model: RollupModel, upsert: RollupUpsert, updatedAt: Date): Promise<PeriodTotals> {
+  // A concurrent first upsert of the same _id can lose the insert race with E11000; the retry updates.
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const after = await model.collection.findOneAndUpdate({ _id: upsert.id as never }, updateOf(upsert, updatedAt), {
+        upsert: true,
+        returnDocument: 'after',
+        projection: { _id: 0, ...TOTALS_FIELDS },
+      });
+      return periodTotalsOf(after);
+    } catch (error) {
+      if (attempt > 0 || (error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+    }
+  }
+}
+
+function periodTotalsOf(document: Document | null): PeriodTotals {
+  const totals = (document as { totals?: Partial<PeriodTotals> } | null)?.totals;
+  return { totalTokens: totals?.totalTokens ?? 0, costMicros: totals?.costMicros ?? 0 };
+}
+
+function rollupInputOf(event: UsageEvent): RollupInput {
+  const latencyMs = Math.round(event.response_time * 1000);
+  return {
+    operation: event.operation_type,
+    model: event.model_name,
+    provider: event.provider,
+    tier: event.tier,
+    promptTokens: event.prompt_tokens,
+    completionTokens: event.completion_tokens,
+    embeddingTokens: event.embedding_tokens,
+    costMicros: event.cost_micros,
+    latencyMs,
+    success: event.success,
+    cacheHit: event.cacheHit,
+    ...(event.tool_name !== undefined ? { tool: { name: event.tool_name, executionTimeMs: latencyMs } } : {}),
+  };
+}
