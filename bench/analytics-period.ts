@@ -174,7 +174,7 @@ async function main() {
   const pct = (q: number) => writeLatencies[Math.min(writeLatencies.length - 1, Math.floor(q * writeLatencies.length))].toFixed(1);
   console.log(
     `real record() path: ${REAL_PATH_EVENTS.toLocaleString('en')} events at concurrency 50: ${(REAL_PATH_EVENTS / writeSeconds).toFixed(0)} events/s, ` +
-      `p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms per event (insert + 4 aggregate upserts + completion mark)`,
+      `p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms per event (group-committed: insertMany, merged rollup bulkWrites, marker update)`,
   );
   const month = await rollups.collection.findOne({ _id: systemRollupId('month', thisMonth) as never });
   const counted = (month?.totals as { requests?: number } | undefined)?.requests;
