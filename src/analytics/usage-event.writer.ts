@@ -36,6 +36,12 @@ export interface RecordedEvent {
 const MAX_EVENTS_PER_COMMIT = 500;
 /** How long the writer that inserted an event owns its pending aggregates before a replay may take over. */
 const ROLLUP_LEASE_MS = 30_000;
+/** Events a sweep takes over per query; it queries again while a batch comes back full. */
+const SWEEP_BATCH = 100;
+/** Retries of a failed marker clearing: delays double from the base up to the cap, for about ten minutes. */
+const SETTLE_RETRY_BASE_MS = 250;
+const SETTLE_RETRY_MAX_MS = 5_000;
+const SETTLE_RETRY_ATTEMPTS = 120;
 const DUPLICATE_KEY = 11000;
 const DAY_MS = 86_400_000;
 const TOTALS_FIELDS = { 'totals.totalTokens': 1, 'totals.costMicros': 1 };
@@ -86,12 +92,30 @@ export class UsageWriteError extends Error {
  * replay that follows the rejection applies just those. An update with no answer (lost reply,
  * write concern error) counts as applied: the aggregate may then miss those events, but no
  * replay can count one twice.
+ *
+ * Events whose lease ran out with aggregates still pending (their writer crashed, or its
+ * caller never replayed them) are completed by sweepExpired, through the same atomic claim
+ * a replay uses, so concurrent sweepers and replays count each event once.
+ *
+ * When clearing the markers fails after the aggregates were applied, the clearing is retried
+ * in the background and the lease kept extended meanwhile, and this process's own sweeps and
+ * replays leave those events alone. What remains: if the process dies in that window (or
+ * between applying the aggregates and clearing the markers at all), the markers still claim
+ * the applied aggregates pending, and the sweep after the lease counts those events in them a
+ * second time. Closing that would take a transaction (a replica set) around the aggregate and
+ * marker writes, or a per-commit record in every aggregate document; both cost more than a
+ * crash in a window of one round trip is worth here.
  */
 @Injectable()
 export class UsageEventWriter {
   private readonly logger = new Logger(UsageEventWriter.name);
   private readonly calendar: UsageCalendar;
   private readonly commits = new GroupCommit<UsageEvent, RecordedEvent | undefined>((batch) => this.commit(batch), MAX_EVENTS_PER_COMMIT);
+  /** Events whose aggregates are applied but whose markers are not cleared yet: nobody here may take them over. */
+  private readonly unsettled = new Set<string>();
+  private readonly settling = new Set<Promise<void>>();
+  private stopping = false;
+  private readonly wakers = new Set<() => void>();
 
   constructor(
     @InjectModel(UsageEvent.name) private readonly events: Model<UsageEvent>,
@@ -269,7 +293,7 @@ export class UsageEventWriter {
     for (const { done, ids } of released.values()) {
       operations.push({
         updateMany: {
-          filter: { _id: { $in: ids } },
+          filter: { _id: { $in: ids }, rollupsPending: { $exists: true } },
           update: { ...(done.length > 0 ? { $pullAll: { rollupsPending: done } } : {}), $set: { rollupsLeaseUntil: new Date(0) } },
         },
       });
@@ -280,8 +304,68 @@ export class UsageEventWriter {
     } catch (error) {
       // Still resolved: the aggregates are written. Failing the events would send them to the
       // outbox, whose replay could count them again once their lease runs out.
-      this.logger.warn(`Clearing the aggregate markers of ${cleared.length} usage events failed: ${(error as Error).message}`);
+      const ids = [...cleared, ...[...released.values()].flatMap((group) => group.ids)];
+      this.logger.warn(`Clearing the aggregate markers of ${ids.length} usage events failed (${(error as Error).message}); retrying in the background`);
+      this.retrySettle(operations, ids);
     }
+  }
+
+  /**
+   * Retries a marker clearing until it succeeds, extending the lease of the events after each
+   * failure so that no sweeper or replay elsewhere takes over aggregates already applied.
+   */
+  private retrySettle(operations: Document[], ids: string[]): void {
+    for (const id of ids) this.unsettled.add(id);
+    const retry = (async () => {
+      for (let attempt = 1; ; attempt += 1) {
+        await this.pause(Math.min(SETTLE_RETRY_BASE_MS * 2 ** (attempt - 1), SETTLE_RETRY_MAX_MS));
+        try {
+          await this.events.collection.bulkWrite(operations as AnyBulkWriteOperation[], { ordered: false });
+          return;
+        } catch (error) {
+          if (this.stopping || attempt >= SETTLE_RETRY_ATTEMPTS) {
+            this.logger.error(
+              `Gave up clearing the aggregate markers of usage events ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', ...' : ''} ` +
+                `(${(error as Error).message}); once their lease runs out a sweep will count them in those aggregates again`,
+            );
+            return;
+          }
+        }
+        try {
+          await this.events.collection.updateMany(
+            { _id: { $in: ids as never[] }, rollupsPending: { $exists: true } },
+            { $set: { rollupsLeaseUntil: new Date(this.clock.now() + ROLLUP_LEASE_MS) } },
+          );
+        } catch {
+          // The next attempt tries both again, well within the lease.
+        }
+      }
+    })().finally(() => {
+      for (const id of ids) this.unsettled.delete(id);
+      this.settling.delete(retry);
+    });
+    this.settling.add(retry);
+  }
+
+  /** Waits `ms`, or less once stop() was called. */
+  private pause(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+
+  /** Makes pending marker retries try once more at once, then waits for them (shutdown). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const wake of [...this.wakers]) wake();
+    await Promise.allSettled([...this.settling]);
   }
 
   /** The totals after this commit of every aggregate the complete events were counted in (one find per collection). */
@@ -308,19 +392,65 @@ export class UsageEventWriter {
   }
 
   /**
-   * A replay of a stored event: takes over its pending aggregates (when the attempt that
-   * left them released them or its lease ran out) and applies them one by one; undefined
-   * when the event is complete or another writer is still on it.
+   * Completes the aggregates of events whose lease ran out or was released, a bounded batch
+   * per query, calling onRecorded for each event it counted; returns how many it counted.
+   * Safe to run in several processes at once: each event is taken over by one of them.
    */
-  private async completeReplay(event: UsageEvent): Promise<RecordedEvent | undefined> {
+  async sweepExpired(onRecorded: (recorded: RecordedEvent) => void): Promise<number> {
+    let completed = 0;
+    // Keyset by _id: an event whose aggregates fail again is released at once and must not be retried in this sweep.
+    let after: string | undefined;
+    for (;;) {
+      const expired = await this.events.collection
+        .find(
+          {
+            rollupsLeaseUntil: { $lt: new Date(this.clock.now()) },
+            rollupsPending: { $exists: true },
+            ...(after !== undefined ? { _id: { $gt: after as never } } : {}),
+          },
+          { projection: { _id: 1 } },
+        )
+        .sort({ _id: 1 })
+        .limit(SWEEP_BATCH)
+        .toArray();
+      const results = await Promise.allSettled(expired.map(({ _id }) => this.takeOver(String(_id), 'swept')));
+      results.forEach((result, index) => {
+        if (result.status === 'rejected') {
+          this.logger.warn(`Completing the aggregates of usage event ${String(expired[index]._id)} failed: ${(result.reason as Error).message}`);
+        } else if (result.value) {
+          completed += 1;
+          onRecorded(result.value);
+        }
+      });
+      if (expired.length < SWEEP_BATCH) return completed;
+      after = String(expired[expired.length - 1]._id);
+    }
+  }
+
+  /** A replay of a stored event: completes what an earlier attempt left pending (see takeOver). */
+  private completeReplay(event: UsageEvent): Promise<RecordedEvent | undefined> {
+    return this.takeOver(event._id, 'replayed');
+  }
+
+  /**
+   * Takes over a stored event's pending aggregates (when the attempt that left them released
+   * them or its lease ran out) and applies them one by one; undefined when the event is
+   * complete or another writer is still on it.
+   */
+  private async takeOver(id: string, reason: 'replayed' | 'swept'): Promise<RecordedEvent | undefined> {
+    if (this.unsettled.has(id)) return undefined;
     const now = this.clock.now();
     const stored = (await this.events.collection.findOneAndUpdate(
-      { _id: event._id as never, rollupsPending: { $exists: true }, rollupsLeaseUntil: { $lt: new Date(now) } },
+      { _id: id as never, rollupsPending: { $exists: true }, rollupsLeaseUntil: { $lt: new Date(now) } },
       { $set: { rollupsLeaseUntil: new Date(now + ROLLUP_LEASE_MS) } },
       { returnDocument: 'after' },
     )) as unknown as (UsageEvent & { rollupsPending: RollupTarget[] }) | null;
-    if (!stored || stored.rollupsPending.length === 0) return undefined;
-    this.logger.warn(`Completing aggregates of replayed usage event ${event._id}: ${stored.rollupsPending.join(', ')}`);
+    if (!stored) return undefined;
+    if (stored.rollupsPending.length === 0) {
+      await this.events.collection.updateOne({ _id: id as never }, { $unset: MARKERS });
+      return undefined;
+    }
+    this.logger.warn(`Completing aggregates of ${reason} usage event ${id}: ${stored.rollupsPending.join(', ')}`);
     return { event: stored, totals: await this.applyOneByOne(stored, stored.rollupsPending) };
   }
 

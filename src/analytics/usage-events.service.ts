@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BadRequestException, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Document, Filter } from 'mongodb';
@@ -46,6 +46,8 @@ export interface UsageEventPage {
 
 export const QUERY_MAX_CHARS = 500;
 const TTL_INDEX_NAME = 'timestamp_ttl';
+/** Holds only events with pending aggregates (the markers are unset once they are counted), so sweeps stay cheap. */
+const PENDING_INDEX_NAME = 'rollups_lease_sparse';
 const INDEX_OPTIONS_CONFLICT = 85;
 
 /**
@@ -54,11 +56,13 @@ const INDEX_OPTIONS_CONFLICT = 85;
  * The writes go through UsageEventWriter, the only writer of usage_events and the aggregates.
  */
 @Injectable()
-export class UsageEventsService implements OnModuleInit, OnApplicationShutdown {
+export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(UsageEventsService.name);
   private readonly calendar: UsageCalendar;
   private readonly background = new Set<Promise<unknown>>();
   private readonly recording = new Set<Promise<unknown>>();
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping?: Promise<number>;
 
   constructor(
     @InjectModel(UsageEvent.name) private readonly events: Model<UsageEvent>,
@@ -75,12 +79,40 @@ export class UsageEventsService implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     await this.ensureRetentionIndex();
+    await this.events.collection.createIndex({ rollupsLeaseUntil: 1 }, { name: PENDING_INDEX_NAME, sparse: true });
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.config.ROLLUP_SWEEP_INTERVAL_MS === 0) return;
+    // In the background: a slow or failing sweep never delays or fails startup.
+    void this.sweepPendingRollups();
+    this.sweepTimer = setInterval(() => void this.sweepPendingRollups(), this.config.ROLLUP_SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.sweeping;
     // Records still queued for a group commit are written before the connection closes.
     await Promise.allSettled([...this.recording]);
+    await this.writer.stop();
     await this.settled();
+  }
+
+  /**
+   * Completes the aggregates of events whose writer left them pending past its lease (see
+   * UsageEventWriter.sweepExpired), with the metrics, usage log line and alerts their write
+   * would have had. One sweep at a time: a call during a sweep gets that sweep's count.
+   */
+  sweepPendingRollups(): Promise<number> {
+    this.sweeping ??= this.writer
+      .sweepExpired((recorded) => this.afterRecorded(recorded.event, recorded.totals))
+      .catch((error: Error) => {
+        this.logger.warn(`Sweeping usage events with pending aggregates failed: ${error.message}`);
+        return 0;
+      })
+      .finally(() => (this.sweeping = undefined));
+    return this.sweeping;
   }
 
   /**

@@ -324,6 +324,14 @@ export class AppConfig {
   @Min(1)
   EVENT_RETENTION_DAYS: number = 90;
 
+  /**
+   * How often usage events whose aggregate lease ran out (a writer crashed or lost a reply
+   * after inserting them) are completed; also once at startup. 0 = never, automatically.
+   */
+  @IsInt()
+  @Min(0)
+  ROLLUP_SWEEP_INTERVAL_MS: number = 60_000;
+
   /** Bearer token GET /metrics requires when set; unset = public, as Prometheus scrapers usually expect. */
   @IsOptional()
   @IsString()

@@ -41,6 +41,8 @@ export async function createTestApp(overrides: ConfigOverrides = {}): Promise<Te
     OUTBOX_DIR: outboxDir,
     // JSONL usage logs of test apps stay out of ./logs.
     LOG_DIR: join(outboxDir, 'logs'),
+    // Tests that look at pending aggregates must not race a background sweep; sweep tests opt in.
+    ROLLUP_SWEEP_INTERVAL_MS: '0',
     ...overrides,
   });
   const app = await createApp(config);
