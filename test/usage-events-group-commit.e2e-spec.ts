@@ -7,6 +7,7 @@ import { MongoNetworkError } from 'mongodb';
 import type { Connection, Model } from 'mongoose';
 import request from 'supertest';
 import { TrackedUsageRecord, UsageEventMeta, UsageEventsService } from '../src/analytics/usage-events.service';
+import type { RollupMetrics } from '../src/analytics/usage-rollup';
 import { UserUsageRollup } from '../src/analytics/usage-rollup.schema';
 import { Clock } from '../src/common/clock';
 import { createTestApp, TestApp } from './support/test-app';
@@ -20,19 +21,8 @@ interface Call {
   meta: UsageEventMeta;
 }
 
-interface Metrics {
-  requests: number;
-  failures: number;
-  promptTokens: number;
-  completionTokens: number;
-  embeddingTokens: number;
-  totalTokens: number;
-  costMicros: number;
-  latencyMs: number;
-  cacheHits: number;
-}
+type Metrics = RollupMetrics;
 
-/** The aggregate of some calls, summed here independently of the rollup code under test. */
 function metricsOf(calls: Call[]): Metrics {
   const sum = (value: (call: Call) => number) => calls.reduce((total, call) => total + value(call), 0);
   const embedding = (call: Call) => call.record.embeddingTokens ?? 0;
