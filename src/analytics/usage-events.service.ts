@@ -123,13 +123,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
    * calls share database round trips (see UsageEventWriter).
    */
   record(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta = {}): Promise<void> {
-    const recording = this.recordOnce(userId, record, meta);
-    this.recording.add(recording);
-    void recording.then(
-      () => this.recording.delete(recording),
-      () => this.recording.delete(recording),
-    );
-    return recording;
+    return trackIn(this.recording, this.recordOnce(userId, record, meta));
   }
 
   private async recordOnce(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta): Promise<void> {
@@ -265,8 +259,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
         },
       })
       .catch((error: Error) => this.logger.warn(`Evaluating alerts for usage event ${event._id} failed: ${error.message}`));
-    this.background.add(evaluation);
-    void evaluation.finally(() => this.background.delete(evaluation));
+    trackIn(this.background, evaluation);
   }
 
   /** Waits for the alert evaluations started so far (tests and shutdown). */
@@ -323,4 +316,12 @@ function decodeCursor(cursor: string): { timestamp: Date; id: string } {
     // fall through
   }
   throw new BadRequestException('cursor is not one this endpoint returned');
+}
+
+/** Keeps a promise in `pending` until it settles (shutdown awaits the set); returns it unchanged. */
+function trackIn<T>(pending: Set<Promise<unknown>>, promise: Promise<T>): Promise<T> {
+  pending.add(promise);
+  const forget = () => pending.delete(promise);
+  void promise.then(forget, forget);
+  return promise;
 }

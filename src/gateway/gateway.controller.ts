@@ -129,14 +129,7 @@ export class GatewayController {
     reply.header(`${LEDGER_HEADER}-cost-usd`, figures.costUsd.toFixed(6));
     reply.header(`${LEDGER_HEADER}-estimated`, String(figures.estimated));
     reply.header(`${LEDGER_HEADER}-tracking-enabled`, String(figures.trackingEnabled));
-    const window = figures.window;
-    const state = await this.limits.stateAfter(userId, {
-      trackingEnabled: window?.trackingEnabled ?? false,
-      currentUsage: window?.currentUsage ?? 0,
-      resetAt: window?.resetAt ?? null,
-      dayTokens: window?.dayTokens ?? null,
-      monthCostMicros: window?.monthCostMicros ?? null,
-    });
+    const state = await this.limits.stateAfter(userId, figures.window);
     reply.header(`${LEDGER_HEADER}-tier`, state.tier);
     if (state.remaining?.rolling24hTokens != null) reply.header(`${LEDGER_HEADER}-remaining-tokens`, String(state.remaining.rolling24hTokens));
     if (state.remaining?.monthlyCostUsd != null) reply.header(`${LEDGER_HEADER}-remaining-usd`, state.remaining.monthlyCostUsd.toFixed(6));

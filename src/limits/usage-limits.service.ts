@@ -12,6 +12,7 @@ import { RESERVE_SCRIPT, SETTLE_SCRIPT, WINDOW_SCRIPT } from './usage-counters.l
 export const WINDOW_MS = 24 * 60 * 60 * 1000;
 const DAY_TTL_SECONDS = 2 * 24 * 3600;
 const MONTH_TTL_SECONDS = 40 * 24 * 3600;
+const UNTRACKED_WINDOW: WindowState = Object.freeze({ trackingEnabled: false, currentUsage: 0, resetAt: null });
 /** Smallest completion worth calling the provider for when a limit forces max_tokens down. */
 export const MIN_COMPLETION_TOKENS = 16;
 
@@ -213,7 +214,7 @@ export class UsageLimitsService implements OnModuleInit {
    * Never throws: without Redis the window reports trackingEnabled false.
    */
   async settle(userId: string, tokens: number, costMicros: number, reservation?: Reservation): Promise<SettledWindow> {
-    const untracked = { trackingEnabled: false, currentUsage: 0, resetAt: null, dayTokens: null, monthCostMicros: null };
+    const untracked: SettledWindow = { ...UNTRACKED_WINDOW, dayTokens: null, monthCostMicros: null };
     if (!this.redis.isReady) return untracked;
     const now = this.clock.now();
     const keys = this.keys(userId, now);
@@ -277,9 +278,12 @@ export class UsageLimitsService implements OnModuleInit {
   /**
    * The same figures as state(), from what a settle just returned: no Redis round trip, and
    * exactly the counters as this call left them (later calls may have moved them since).
+   * Without a settle (nothing tracked), tracking is reported off.
    */
-  async stateAfter(userId: string, settled: SettledWindow): Promise<LimitState> {
-    return limitState(await this.planOf(userId), settled, settled.dayTokens, settled.monthCostMicros);
+  async stateAfter(userId: string, settled: WindowState & Partial<Pick<SettledWindow, 'dayTokens' | 'monthCostMicros'>> | undefined): Promise<LimitState> {
+    const plan = await this.planOf(userId);
+    if (!settled) return limitState(plan, UNTRACKED_WINDOW, null, null);
+    return limitState(plan, settled, settled.dayTokens ?? null, settled.monthCostMicros ?? null);
   }
 
   private unenforced(base: Omit<Reservation, 'enforced' | 'maxCompletionTokens'>, request: ReservationRequest, failMode: FailMode | undefined): Reservation {
