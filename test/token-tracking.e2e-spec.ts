@@ -67,6 +67,31 @@ describe(TokenTrackingService.name, () => {
     expect(counts).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
   });
 
+  it('keeps before/after exact per record when two processes write one user at once', async () => {
+    // A second service on the same database stands for another process: its commits land
+    // between this one's update and read, and are taken back out by record id.
+    const other = await createTestApp({ MONGODB_URI: testApp.config.MONGODB_URI!, MONGODB_DB_NAME: testApp.config.MONGODB_DB_NAME, RECENT_SESSIONS_LIMIT: 1000 });
+    const mine = await createTestApp({ MONGODB_URI: testApp.config.MONGODB_URI!, MONGODB_DB_NAME: testApp.config.MONGODB_DB_NAME, RECENT_SESSIONS_LIMIT: 1000 });
+    try {
+      const services = [mine.app.get(TokenTrackingService), other.app.get(TokenTrackingService)];
+      const userId = 'two-process-user';
+      const results = await Promise.all(
+        Array.from({ length: 600 }, (_, i) => services[i % 2].trackTokenUsage(userId, record({ promptTokens: 1 + (i % 5), completionTokens: i % 3, costMicros: i }))),
+      );
+      const chain = [...results].sort((a, b) => a.after.requestCount - b.after.requestCount);
+      expect(chain.map((result) => result.after.requestCount)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+      chain.forEach((result, i) => {
+        expect(result.before).toEqual(i === 0 ? { promptTokens: 0, completionTokens: 0, embeddingTokens: 0, totalTokens: 0, costMicros: 0, requestCount: 0 } : chain[i - 1].after);
+        expect(result.after.totalTokens - result.before.totalTokens).toBe(result.delta.totalTokens);
+      });
+      const document = await testApp.db.collection('user_token_usage').findOne({ userId });
+      expect(document?.totalTokens).toBe(chain.at(-1)!.after.totalTokens);
+      expect(document?.totalCostMicros).toBe((599 * 600) / 2);
+    } finally {
+      await Promise.all([mine.close(), other.close()]);
+    }
+  });
+
   it('counts a replayed record id once', async () => {
     const replayed = record({ recordId: 'outbox-record-1', promptTokens: 100, completionTokens: 0, costMicros: 0 });
     const first = await tracking.trackTokenUsage('replay-user', replayed);

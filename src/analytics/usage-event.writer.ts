@@ -14,7 +14,7 @@ import { AlertsService } from '../alerts/alerts.service';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { UsageCalendar } from '../token-tracking/usage-calendar';
-import { GroupCommit } from './group-commit';
+import { GroupCommit } from '../common/group-commit';
 import { UsageEvent } from './usage-event.schema';
 import { RollupInput, systemRollupId, systemRollupIncrements, userRollupId, userRollupIncrements } from './usage-rollup';
 import { UsageRollup, UserUsageRollup } from './usage-rollup.schema';

@@ -1,16 +1,18 @@
 import { Injectable, Logger, NotFoundException, OnApplicationShutdown } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { randomUUID } from 'node:crypto';
-import type { Document } from 'mongodb';
+import { MongoBulkWriteError } from 'mongodb';
 import { Model } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
+import { GroupCommit } from '../common/group-commit';
 import { USER_ID_PATTERN } from '../common/user-id';
 import { TierLimits } from '../limits/tier-limits';
 import { LedgerPeriodUsage, PlanSource, Reservation, UsageLimitsService } from '../limits/usage-limits.service';
 import { UserTokenUsageResponseDto } from './dto/user-token-usage-response.dto';
+import { LedgerRecord, ledgerUpdate, toLedgerTotals, TOTALS_PROJECTION, TotalsDocument } from './ledger-update';
 import { UsageCalendar } from './usage-calendar';
-import { RecentSession, UsageBucket, UserTokenUsage } from './user-token-usage.schema';
+import { UsageBucket, UserTokenUsage } from './user-token-usage.schema';
 import { LedgerTotals, subtractTotals, totalsOf, TrackResult, UsageRecord, ZERO_TOTALS } from './usage-record';
 import { toUserTokenUsageResponse } from './user-token-usage.mapper';
 import { UsageOutbox } from './outbox/usage-outbox';
@@ -19,31 +21,30 @@ import { MetricsService } from '../metrics/metrics.service';
 
 type TrackedResult = Extract<TrackResult, { trackingEnabled: true }>;
 
-/** Enough applied ids that a replay after any realistic outage still finds its id. */
-const APPLIED_RECORD_IDS_KEPT = 1000;
 const DUPLICATE_KEY = 11000;
+/** Records per ledger commit: one update statement per user, far below MongoDB's batch limits. */
+const MAX_RECORDS_PER_COMMIT = 500;
 
-const TOTALS_PROJECTION = {
-  _id: 0,
-  totalPromptTokens: 1,
-  totalCompletionTokens: 1,
-  totalEmbeddingTokens: 1,
-  totalTokens: 1,
-  totalCostMicros: 1,
-  requestCount: 1,
-  oldestDay: 1,
-} as const;
+interface PendingRecord {
+  userId: string;
+  record: LedgerRecord;
+}
 
-type TotalsDocument = Pick<
-  UserTokenUsage,
-  | 'totalPromptTokens'
-  | 'totalCompletionTokens'
-  | 'totalEmbeddingTokens'
-  | 'totalTokens'
-  | 'totalCostMicros'
-  | 'requestCount'
-  | 'oldestDay'
->;
+/** A user's records in one commit, in submission order, with their places in the batch. */
+interface UserBlock {
+  userId: string;
+  records: LedgerRecord[];
+  indexes: number[];
+}
+
+interface SessionDelta {
+  recordId: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  embeddingTokens?: number;
+  totalTokens?: number;
+  costMicros?: number;
+}
 
 export class LedgerWriteError extends Error {}
 
@@ -59,6 +60,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   private readonly logger = new Logger(TokenTrackingService.name);
   private readonly calendar: UsageCalendar;
   private readonly background = new Set<Promise<unknown>>();
+  private readonly commits = new GroupCommit<PendingRecord, TrackedResult>((batch) => this.commit(batch), MAX_RECORDS_PER_COMMIT);
 
   constructor(
     @InjectModel(UserTokenUsage.name) private readonly usage: Model<UserTokenUsage>,
@@ -76,37 +78,16 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   /**
    * Records one usage record and returns the user's totals before and after it.
    * Throws LedgerWriteError when the write fails or exceeds LEDGER_WRITE_TIMEOUT_MS.
+   *
+   * Records arriving while a commit runs go together in the next one (group commit): one
+   * unordered bulk update with one atomic upsert per user, then one read of those users'
+   * totals. Totals before and after each record are exact: a user's records are applied in
+   * order by one statement, and writes of other processes that landed in between are found
+   * by record id in the document's recent sessions and taken back out.
    */
   async trackTokenUsage(userId: string, record: UsageRecord): Promise<TrackedResult> {
     assertUserId(userId);
-    const normalised = normaliseRecord(record, this.clock);
-    const delta = totalsOf(normalised);
-    const filter = { userId, appliedRecordIds: { $ne: normalised.recordId } };
-    const update = this.buildUpdate(normalised);
-
-    // A concurrent first insert loses the unique-index race with E11000; the retry then
-    // finds the document. A second E11000 means this record id was already applied.
-    for (let attempt = 0; attempt < 3; attempt += 1) {
-      try {
-        const after = await this.withTimeout(
-          this.usage.collection.findOneAndUpdate(filter, update, {
-            upsert: true,
-            returnDocument: 'after',
-            projection: TOTALS_PROJECTION,
-          }),
-        );
-        if (!after) throw new LedgerWriteError('ledger upsert returned no document');
-        this.pruneIfDue(userId, after as unknown as TotalsDocument, normalised.occurredAt);
-        const afterTotals = toLedgerTotals(after as unknown as TotalsDocument);
-        return { trackingEnabled: true, before: subtractTotals(afterTotals, delta), after: afterTotals, delta };
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw asLedgerError(error);
-        if (attempt === 0) continue;
-        const current = await this.withTimeout(this.readTotals(userId));
-        if (current) return { trackingEnabled: true, before: current, after: current, delta: { ...ZERO_TOTALS } };
-      }
-    }
-    throw new LedgerWriteError(`could not upsert usage for user ${userId}`);
+    return this.commits.submit({ userId, record: normaliseRecord(record, this.clock) });
   }
 
   /**
@@ -192,56 +173,145 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     await Promise.allSettled([...this.background]);
   }
 
-  private buildUpdate(record: Required<Pick<UsageRecord, 'recordId' | 'occurredAt'>> & UsageRecord): Document {
-    const totals = totalsOf(record);
-    const day = this.calendar.dayKey(record.occurredAt);
-    const month = this.calendar.monthKey(record.occurredAt);
-    const bucket = (prefix: string) => ({
-      [`${prefix}.promptTokens`]: totals.promptTokens,
-      [`${prefix}.completionTokens`]: totals.completionTokens,
-      [`${prefix}.embeddingTokens`]: totals.embeddingTokens,
-      [`${prefix}.totalTokens`]: totals.totalTokens,
-      [`${prefix}.costMicros`]: totals.costMicros,
-      [`${prefix}.requestCount`]: 1,
-      [`${prefix}.operations.${record.operationType}`]: 1,
-    });
-    const session: RecentSession = {
-      recordId: record.recordId,
-      operationType: record.operationType,
-      model: record.model,
-      provider: record.provider,
-      promptTokens: totals.promptTokens,
-      completionTokens: totals.completionTokens,
-      embeddingTokens: totals.embeddingTokens,
-      totalTokens: totals.totalTokens,
-      costMicros: totals.costMicros,
-      costSource: record.costSource,
-      estimated: record.estimated ?? false,
-      latencyMs: record.latencyMs,
-      success: record.success,
-      ...(record.errorMessage ? { errorMessage: record.errorMessage } : {}),
-      ...(record.requestId ? { requestId: record.requestId } : {}),
-      timestamp: record.occurredAt,
-    };
-    return {
-      $inc: {
-        totalPromptTokens: totals.promptTokens,
-        totalCompletionTokens: totals.completionTokens,
-        totalEmbeddingTokens: totals.embeddingTokens,
-        totalTokens: totals.totalTokens,
-        totalCostMicros: totals.costMicros,
+  private async commit(batch: PendingRecord[]): Promise<PromiseSettledResult<TrackedResult>[]> {
+    const outcomes: PromiseSettledResult<TrackedResult>[] = new Array(batch.length);
+    const { blocks, repeats } = blocksOf(batch);
+    const alone: number[] = [...repeats];
+    const failed = new Map<UserBlock, unknown>();
+    try {
+      await this.withTimeout(
+        this.usage.collection.bulkWrite(
+          blocks.map((block) => ({
+            updateOne: {
+              filter: { userId: block.userId, appliedRecordIds: { $nin: block.records.map((record) => record.recordId) } },
+              update: ledgerUpdate(block.records, this.calendar, this.config.RECENT_SESSIONS_LIMIT),
+              upsert: true,
+            },
+          })),
+          { ordered: false },
+        ),
+      );
+    } catch (error) {
+      // Exact per-user outcomes only when the server answered for every statement; otherwise
+      // (no reply, a write concern error) the whole batch fails and the outbox replays it.
+      if (!(error instanceof MongoBulkWriteError) || error.result.getWriteConcernError()) throw asLedgerError(error);
+      const writeErrors = error.result.getWriteErrors();
+      if (error.result.upsertedCount + error.result.matchedCount + writeErrors.length !== blocks.length) throw asLedgerError(error);
+      for (const writeError of writeErrors) {
+        const block = blocks[writeError.index];
+        // A record already applied (a replay), or a first insert that lost the race for the
+        // user's document: the records are tried again one by one, as a lone write handles both.
+        if (writeError.code === DUPLICATE_KEY) alone.push(...block.indexes);
+        else failed.set(block, new LedgerWriteError(writeError.errmsg ?? `ledger write failed with code ${writeError.code}`));
+      }
+    }
+    const applied = blocks.filter((block) => !failed.has(block) && !alone.includes(block.indexes[0]));
+    const documents = applied.length === 0 ? [] : await this.withTimeout(
+      this.usage.collection
+        .find({ userId: { $in: applied.map((block) => block.userId) } }, { projection: { ...TOTALS_PROJECTION, userId: 1, appliedRecordIds: { $slice: -1 } } })
+        .toArray(),
+      'ledger read',
+    );
+    const byUser = new Map(documents.map((document) => [document.userId as string, document]));
+    await Promise.all(
+      applied.map(async (block) => {
+        const document = byUser.get(block.userId);
+        if (!document) {
+          failed.set(block, new LedgerWriteError(`ledger document of user ${block.userId} missing after its upsert`));
+          return;
+        }
+        const last = block.records.at(-1)!;
+        const endTotals = (document.appliedRecordIds as string[] | undefined)?.[0] === last.recordId
+          ? toLedgerTotals(document as TotalsDocument)
+          : await this.totalsAfter(block.userId, last.recordId);
+        this.pruneIfDue(block.userId, document as TotalsDocument, last.occurredAt);
+        let after = endTotals;
+        for (let i = block.records.length - 1; i >= 0; i -= 1) {
+          const delta = totalsOf(block.records[i]);
+          const before = subtractTotals(after, delta);
+          outcomes[block.indexes[i]] = { status: 'fulfilled', value: { trackingEnabled: true, before, after, delta } };
+          after = before;
+        }
+      }),
+    );
+    for (const [block, reason] of failed) for (const index of block.indexes) outcomes[index] = { status: 'rejected', reason };
+    for (const index of alone.sort((x, y) => x - y)) {
+      const { userId, record } = batch[index];
+      outcomes[index] = await this.writeAlone(userId, record).then(
+        (value): PromiseSettledResult<TrackedResult> => ({ status: 'fulfilled', value }),
+        (reason: unknown): PromiseSettledResult<TrackedResult> => ({ status: 'rejected', reason: asLedgerError(reason) }),
+      );
+    }
+    return outcomes;
+  }
+
+  /**
+   * The user's totals right after a record, when writes from elsewhere landed after it: those
+   * writes are the sessions behind the record's own, taken back out. Without the record among
+   * the recent sessions (more writes than RECENT_SESSIONS_LIMIT landed in between) the totals
+   * as read are the best figure left.
+   */
+  private async totalsAfter(userId: string, recordId: string): Promise<LedgerTotals> {
+    const document = await this.withTimeout(
+      this.usage.collection.findOne(
+        { userId },
+        {
+          projection: {
+            ...TOTALS_PROJECTION,
+            'recentSessions.recordId': 1,
+            'recentSessions.promptTokens': 1,
+            'recentSessions.completionTokens': 1,
+            'recentSessions.embeddingTokens': 1,
+            'recentSessions.totalTokens': 1,
+            'recentSessions.costMicros': 1,
+          },
+        },
+      ),
+      'ledger read',
+    );
+    if (!document) throw new LedgerWriteError(`ledger document of user ${userId} missing after its upsert`);
+    let totals = toLedgerTotals(document as TotalsDocument);
+    const sessions = (document.recentSessions as SessionDelta[] | undefined) ?? [];
+    const own = sessions.map((session) => session.recordId).lastIndexOf(recordId);
+    if (own < 0) return totals;
+    for (const later of sessions.slice(own + 1)) {
+      const embeddingTokens = later.embeddingTokens ?? 0;
+      totals = subtractTotals(totals, {
+        promptTokens: later.promptTokens ?? 0,
+        completionTokens: later.completionTokens ?? 0,
+        embeddingTokens,
+        totalTokens: later.totalTokens ?? 0,
+        costMicros: later.costMicros ?? 0,
         requestCount: 1,
-        ...bucket(`dailyUsage.${day}`),
-        ...bucket(`monthlyUsage.${month}`),
-      },
-      // $min/$max rather than $setOnInsert/$set: replayed records may arrive out of order.
-      $min: { firstRequestAt: record.occurredAt, oldestDay: day },
-      $max: { lastRequestAt: record.occurredAt },
-      $push: {
-        recentSessions: { $each: [session], $slice: -this.config.RECENT_SESSIONS_LIMIT },
-        appliedRecordIds: { $each: [record.recordId], $slice: -APPLIED_RECORD_IDS_KEPT },
-      },
-    };
+      });
+    }
+    return totals;
+  }
+
+  /** One record as one findOneAndUpdate: the path for replays and lost first-insert races. */
+  private async writeAlone(userId: string, record: LedgerRecord): Promise<TrackedResult> {
+    const delta = totalsOf(record);
+    const filter = { userId, appliedRecordIds: { $ne: record.recordId } };
+    const update = ledgerUpdate([record], this.calendar, this.config.RECENT_SESSIONS_LIMIT);
+    // A concurrent first insert loses the unique-index race with E11000; the retry then
+    // finds the document. A second E11000 means this record id was already applied.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        const after = await this.withTimeout(
+          this.usage.collection.findOneAndUpdate(filter, update, { upsert: true, returnDocument: 'after', projection: TOTALS_PROJECTION }),
+        );
+        if (!after) throw new LedgerWriteError('ledger upsert returned no document');
+        this.pruneIfDue(userId, after as TotalsDocument, record.occurredAt);
+        const afterTotals = toLedgerTotals(after as TotalsDocument);
+        return { trackingEnabled: true, before: subtractTotals(afterTotals, delta), after: afterTotals, delta };
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw asLedgerError(error);
+        if (attempt === 0) continue;
+        const current = await this.withTimeout(this.readTotals(userId));
+        if (current) return { trackingEnabled: true, before: current, after: current, delta: { ...ZERO_TOTALS } };
+      }
+    }
+    throw new LedgerWriteError(`could not upsert usage for user ${userId}`);
   }
 
   private pruneIfDue(userId: string, after: TotalsDocument, now: Date): void {
@@ -310,7 +380,7 @@ function assertUserId(userId: string): void {
   }
 }
 
-function normaliseRecord(record: UsageRecord, clock: Clock): UsageRecord & { recordId: string; occurredAt: Date } {
+function normaliseRecord(record: UsageRecord, clock: Clock): LedgerRecord {
   for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'cachedTokens', 'reasoningTokens', 'costMicros'] as const) {
     const value = record[field];
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
@@ -320,15 +390,27 @@ function normaliseRecord(record: UsageRecord, clock: Clock): UsageRecord & { rec
   return { ...record, recordId: record.recordId ?? randomUUID(), occurredAt: record.occurredAt ?? new Date(clock.now()) };
 }
 
-function toLedgerTotals(document: TotalsDocument): LedgerTotals {
-  return {
-    promptTokens: document.totalPromptTokens ?? 0,
-    completionTokens: document.totalCompletionTokens ?? 0,
-    embeddingTokens: document.totalEmbeddingTokens ?? 0,
-    totalTokens: document.totalTokens ?? 0,
-    costMicros: document.totalCostMicros ?? 0,
-    requestCount: document.requestCount ?? 0,
-  };
+/**
+ * The batch grouped by user, in order of first appearance. A record id met twice goes
+ * after the commit on its own (where it is found applied) instead of into its user's block.
+ */
+function blocksOf(batch: PendingRecord[]): { blocks: UserBlock[]; repeats: number[] } {
+  const byUser = new Map<string, UserBlock>();
+  const seen = new Set<string>();
+  const repeats: number[] = [];
+  batch.forEach(({ userId, record }, index) => {
+    const key = `${userId}\u0000${record.recordId}`;
+    if (seen.has(key)) {
+      repeats.push(index);
+      return;
+    }
+    seen.add(key);
+    const block = byUser.get(userId) ?? { userId, records: [], indexes: [] };
+    block.records.push(record);
+    block.indexes.push(index);
+    byUser.set(userId, block);
+  });
+  return { blocks: [...byUser.values()], repeats };
 }
 
 function isDuplicateKey(error: unknown): boolean {
