@@ -12,17 +12,20 @@ export interface BenchBackends {
   mongoUri: string;
   mongoKind: string;
   providerUrl: string;
+  /** Process ids of the in-process MongoDB (absent with MONGODB_URI) and the provider stand-in. */
+  pids: { mongo?: number; provider: number };
 }
 
 /** MONGODB_URI when set, else the in-process server in a process of its own; and the instant provider. */
 export async function startBackends(): Promise<BenchBackends> {
   const external = process.env.MONGODB_URI;
-  const mongo = external ? { uri: external } : (await startScript<{ uri: string }>('bench/support/mongo-child.ts')).info;
-  const provider = (await startScript<{ port: number }>('bench/support/instant-provider.ts')).info;
+  const mongo = external ? undefined : await startScript<{ uri: string }>('bench/support/mongo-child.ts');
+  const provider = await startScript<{ port: number }>('bench/support/instant-provider.ts');
   return {
-    mongoUri: mongo.uri,
+    mongoUri: external ?? mongo!.info.uri,
     mongoKind: external ? 'real MongoDB (MONGODB_URI)' : 'in-process MongoDB-compatible server (own process)',
-    providerUrl: `http://127.0.0.1:${provider.port}/v1`,
+    providerUrl: `http://127.0.0.1:${provider.info.port}/v1`,
+    pids: { mongo: mongo?.child.pid, provider: provider.child.pid! },
   };
 }
 

@@ -34,8 +34,8 @@ export interface RecentSession {
 }
 
 /**
- * One document per user. Written only by TokenTrackingService through a single
- * atomic upsert per record; the buckets are maps so one $inc reaches them.
+ * One document per user. Written only by TokenTrackingService, each write one atomic
+ * upsert carrying one or more of the user's records; the buckets are maps so one $inc reaches them.
  */
 @Schema({ collection: 'user_token_usage', versionKey: false, minimize: false })
 export class UserTokenUsage {
