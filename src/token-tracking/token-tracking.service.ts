@@ -176,7 +176,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   private async commit(batch: PendingRecord[]): Promise<PromiseSettledResult<TrackedResult>[]> {
     const outcomes: PromiseSettledResult<TrackedResult>[] = new Array(batch.length);
     const { blocks, repeats } = blocksOf(batch);
-    const alone: number[] = [...repeats];
+    const retried = new Set<UserBlock>();
     const failed = new Map<UserBlock, unknown>();
     try {
       await this.withTimeout(
@@ -201,11 +201,11 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
         const block = blocks[writeError.index];
         // A record already applied (a replay), or a first insert that lost the race for the
         // user's document: the records are tried again one by one, as a lone write handles both.
-        if (writeError.code === DUPLICATE_KEY) alone.push(...block.indexes);
+        if (writeError.code === DUPLICATE_KEY) retried.add(block);
         else failed.set(block, new LedgerWriteError(writeError.errmsg ?? `ledger write failed with code ${writeError.code}`));
       }
     }
-    const applied = blocks.filter((block) => !failed.has(block) && !alone.includes(block.indexes[0]));
+    const applied = blocks.filter((block) => !failed.has(block) && !retried.has(block));
     const documents = applied.length === 0 ? [] : await this.withTimeout(
       this.usage.collection
         .find({ userId: { $in: applied.map((block) => block.userId) } }, { projection: { ...TOTALS_PROJECTION, userId: 1, appliedRecordIds: { $slice: -1 } } })
@@ -235,7 +235,8 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
       }),
     );
     for (const [block, reason] of failed) for (const index of block.indexes) outcomes[index] = { status: 'rejected', reason };
-    for (const index of alone.sort((x, y) => x - y)) {
+    const alone = [...[...retried].flatMap((block) => block.indexes), ...repeats].sort((x, y) => x - y);
+    for (const index of alone) {
       const { userId, record } = batch[index];
       outcomes[index] = await this.writeAlone(userId, record).then(
         (value): PromiseSettledResult<TrackedResult> => ({ status: 'fulfilled', value }),
