@@ -1,3 +1,6 @@
+import { getConnectionToken } from '@nestjs/mongoose';
+import type { CommandStartedEvent, Document } from 'mongodb';
+import type { Connection } from 'mongoose';
 import { TokenTrackingService } from '../src/token-tracking/token-tracking.service';
 import { UsageRecord } from '../src/token-tracking/usage-record';
 import { createTestApp, TestApp } from './support/test-app';
@@ -35,6 +38,29 @@ describe(TokenTrackingService.name, () => {
     const second = await tracking.trackTokenUsage('delta-user', record({ promptTokens: 1, completionTokens: 2, embeddingTokens: 3, costMicros: 4 }));
     expect(second.before).toEqual(first.after);
     expect(second.after).toEqual({ promptTokens: 11, completionTokens: 7, embeddingTokens: 3, totalTokens: 21, costMicros: 11, requestCount: 2 });
+  });
+
+  it('writes a lone record with one findAndModify, and several users\' records with one bulk update and one read', async () => {
+    const commands: CommandStartedEvent[] = [];
+    const listener = (event: CommandStartedEvent) => {
+      if ((event.command as Document)[event.commandName] === 'user_token_usage') commands.push(event);
+    };
+    const client = testApp.app.get<Connection>(getConnectionToken()).getClient();
+    client.on('commandStarted', listener);
+    try {
+      const lone = await tracking.trackTokenUsage('lone-user', record({ promptTokens: 4, completionTokens: 6 }));
+      expect(lone.after.totalTokens).toBe(10);
+      expect(commands.map((command) => command.commandName)).toEqual(['findAndModify']);
+
+      commands.length = 0;
+      // The first write runs alone; the three that arrive meanwhile go together in the next commit.
+      const results = await Promise.all(['lone-user', 'user-b', 'user-c', 'user-b'].map((userId) => tracking.trackTokenUsage(userId, record({ promptTokens: 1, completionTokens: 1 }))));
+      expect(commands.map((command) => command.commandName)).toEqual(['findAndModify', 'update', 'find']);
+      expect(results.map((result) => result.after.requestCount)).toEqual([2, 1, 1, 2]);
+      expect(results[3].before).toEqual(results[1].after);
+    } finally {
+      client.off('commandStarted', listener);
+    }
   });
 
   it('keeps exact totals, day counts and N sessions under 1,000 concurrent writes for a new user', async () => {

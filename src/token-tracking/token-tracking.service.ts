@@ -1,7 +1,7 @@
 import { Injectable, Logger, NotFoundException, OnApplicationShutdown } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { randomUUID } from 'node:crypto';
-import { MongoBulkWriteError } from 'mongodb';
+import { Document, MongoBulkWriteError } from 'mongodb';
 import { Model } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
@@ -176,6 +176,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   private async commit(batch: PendingRecord[]): Promise<PromiseSettledResult<TrackedResult>[]> {
     const outcomes: PromiseSettledResult<TrackedResult>[] = new Array(batch.length);
     const { blocks, repeats } = blocksOf(batch);
+    if (blocks.length === 1 && repeats.length === 0) return this.commitBlock(blocks[0]);
     const retried = new Set<UserBlock>();
     const failed = new Map<UserBlock, unknown>();
     try {
@@ -225,13 +226,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
           ? toLedgerTotals(document as TotalsDocument)
           : await this.totalsAfter(block.userId, last.recordId);
         this.pruneIfDue(block.userId, document as TotalsDocument, last.occurredAt);
-        let after = endTotals;
-        for (let i = block.records.length - 1; i >= 0; i -= 1) {
-          const delta = totalsOf(block.records[i]);
-          const before = subtractTotals(after, delta);
-          outcomes[block.indexes[i]] = { status: 'fulfilled', value: { trackingEnabled: true, before, after, delta } };
-          after = before;
-        }
+        resultsBackFrom(endTotals, block.records).forEach((value, i) => (outcomes[block.indexes[i]] = { status: 'fulfilled', value }));
       }),
     );
     for (const [block, reason] of failed) for (const index of block.indexes) outcomes[index] = { status: 'rejected', reason };
@@ -244,6 +239,40 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
       );
     }
     return outcomes;
+  }
+
+  /**
+   * A commit holding one user's records (all a quiet service ever commits): one
+   * findOneAndUpdate, which answers with the totals right after them, so one round trip
+   * instead of a bulk write and a read. A lost first-insert race or a replayed record id
+   * (E11000) goes record by record, as in a bulk commit.
+   */
+  private async commitBlock(block: UserBlock): Promise<PromiseSettledResult<TrackedResult>[]> {
+    let after: Document | null;
+    try {
+      after = await this.withTimeout(
+        this.usage.collection.findOneAndUpdate(
+          { userId: block.userId, appliedRecordIds: { $nin: block.records.map((record) => record.recordId) } },
+          ledgerUpdate(block.records, this.calendar, this.config.RECENT_SESSIONS_LIMIT),
+          { upsert: true, returnDocument: 'after', projection: TOTALS_PROJECTION },
+        ),
+      );
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw asLedgerError(error);
+      const outcomes: PromiseSettledResult<TrackedResult>[] = [];
+      for (const record of block.records) {
+        outcomes.push(
+          await this.writeAlone(block.userId, record).then(
+            (value): PromiseSettledResult<TrackedResult> => ({ status: 'fulfilled', value }),
+            (reason: unknown): PromiseSettledResult<TrackedResult> => ({ status: 'rejected', reason: asLedgerError(reason) }),
+          ),
+        );
+      }
+      return outcomes;
+    }
+    if (!after) throw new LedgerWriteError('ledger upsert returned no document');
+    this.pruneIfDue(block.userId, after as TotalsDocument, block.records.at(-1)!.occurredAt);
+    return resultsBackFrom(toLedgerTotals(after as TotalsDocument), block.records).map((value) => ({ status: 'fulfilled', value }));
   }
 
   /**
@@ -412,6 +441,19 @@ function blocksOf(batch: PendingRecord[]): { blocks: UserBlock[]; repeats: numbe
     byUser.set(userId, block);
   });
   return { blocks: [...byUser.values()], repeats };
+}
+
+/** Each record's before/after, walking back from the totals after the last of them. */
+function resultsBackFrom(endTotals: LedgerTotals, records: LedgerRecord[]): TrackedResult[] {
+  const results: TrackedResult[] = new Array(records.length);
+  let after = endTotals;
+  for (let i = records.length - 1; i >= 0; i -= 1) {
+    const delta = totalsOf(records[i]);
+    const before = subtractTotals(after, delta);
+    results[i] = { trackingEnabled: true, before, after, delta };
+    after = before;
+  }
+  return results;
 }
 
 function isDuplicateKey(error: unknown): boolean {
