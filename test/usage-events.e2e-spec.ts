@@ -20,8 +20,9 @@ describe(UsageEventsService.name, () => {
   let events: UsageEventsService;
   let logDir: string;
 
-  const rollup = (id: string) => testApp.db.collection('usage_rollups').findOne({ _id: id as never });
-  const userRollup = (id: string) => testApp.db.collection('usage_user_rollups').findOne({ _id: id as never });
+  // Aggregates are written just after record() resolves: wait for them before reading.
+  const rollup = async (id: string) => (await events.flushed(), testApp.db.collection('usage_rollups').findOne({ _id: id as never }));
+  const userRollup = async (id: string) => (await events.flushed(), testApp.db.collection('usage_user_rollups').findOne({ _id: id as never }));
 
   beforeAll(async () => {
     logDir = mkdtempSync(join(tmpdir(), 'usage-events-'));
@@ -107,11 +108,13 @@ describe(UsageEventsService.name, () => {
     expect(before.userDay).toMatchObject({ requests: 1, totalTokens: 42, costMicros: 9 });
   });
 
-  it('completes, on replay, the aggregates an earlier attempt failed to write, counting each once', async () => {
+  it('stores an event whose aggregate write fails, and completes that aggregate on replay, counting each once', async () => {
     // A user month aggregate MongoDB cannot $inc into (PathNotViable, 28): that update fails, the others apply.
     await testApp.db.collection('usage_user_rollups').insertOne({ _id: 'month:2030-06:flaky-user' as never, totals: 'corrupt' });
     const record = createUsageRecord({ recordId: 'partly-failed', occurredAt: new Date(NOW), promptTokens: 11, completionTokens: 0, costMicros: 3 });
-    await expect(events.record('flaky-user', record, {})).rejects.toMatchObject({ code: 28 });
+    // Stored, so the caller is answered; the aggregate that failed is released for a replay or the sweep.
+    await events.record('flaky-user', record, {});
+    await events.flushed();
     const pending = await testApp.db.collection('usage_events').findOne({ _id: 'partly-failed' as never });
     expect(pending).toMatchObject({ rollupsPending: ['userMonth'], rollupsLeaseUntil: new Date(0) });
     await testApp.db.collection('usage_user_rollups').deleteOne({ _id: 'month:2030-06:flaky-user' as never });
@@ -133,10 +136,12 @@ describe(UsageEventsService.name, () => {
     expect([...(stored?.query as string)]).toHaveLength(500);
     expect(stored?.query.endsWith('😀')).toBe(true);
     expect(stored).toMatchObject({ user_id: null, tier: 'NONE' });
+    await events.flushed();
     expect(await testApp.db.collection('usage_user_rollups').countDocuments({ userId: null })).toBe(0);
   });
 
   it('appends each new event to the day\'s JSONL log with the seed 004 field names', async () => {
+    await events.settled();
     await testApp.app.get(UsageLogWriter).flush();
     const file = join(logDir, usageLogFileName(TODAY));
     const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -200,6 +205,7 @@ describe(UsageEventsService.name, () => {
       await quiet.app.get(UsageEventsService).record('quiet-user', createUsageRecord({ recordId: 'quiet' }), { query: 'secret question' });
       const stored = await quiet.db.collection('usage_events').findOne({ _id: 'quiet' as never });
       expect(stored).not.toHaveProperty('query');
+      await quiet.app.get(UsageEventsService).settled();
       await quiet.app.get(UsageLogWriter).flush();
       const [file] = readdirSync(quietLogs);
       expect(readFileSync(join(quietLogs, file), 'utf8')).not.toContain('secret question');

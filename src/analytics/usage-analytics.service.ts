@@ -73,6 +73,7 @@ export class UsageAnalyticsService {
   // --- seed 004: /api/v1/search/token-usage ---------------------------------------
 
   async userUsage(user: string | undefined, days: number, filter: CellFilter): Promise<TokenUsageResponseDto> {
+    await this.events.flushed();
     const userId = requireUser(user);
     const keys = lastDays(this.calendar, this.now(), days);
     const documents = await this.userDays(userId, keys);
@@ -88,6 +89,7 @@ export class UsageAnalyticsService {
   }
 
   async systemUsage(user: string | undefined, days: number, filter: CellFilter, userLimit: number): Promise<SystemTokenUsageResponseDto> {
+    await this.events.flushed();
     const keys = lastDays(this.calendar, this.now(), days);
     const userDocuments = user ? await this.userDays(user, keys) : [];
     const perUser = user ? sumPerUser(userDocuments, filter) : await this.perUser(keys, filter);
@@ -123,6 +125,7 @@ export class UsageAnalyticsService {
   // --- seed 002: /api/usage ---------------------------------------------------------
 
   async overview(period: Period): Promise<UsageOverviewDto> {
+    await this.events.flushed();
     const range = resolvePeriod(period, this.calendar, this.now());
     const trendKeys = lastDays(this.calendar, this.now(), TREND_DAYS);
     const [documents, trendDocuments, users] = await Promise.all([
@@ -161,6 +164,7 @@ export class UsageAnalyticsService {
   }
 
   async periodUsage(period: Period): Promise<PeriodUsageDto> {
+    await this.events.flushed();
     const range = resolvePeriod(period, this.calendar, this.now());
     const [documents, users] = await Promise.all([this.systemDocuments(range), this.users(range, 1)]);
     const totals = documents.reduce((sum, document) => addMetrics(sum, document.totals), { ...ZERO_METRICS });
@@ -176,6 +180,7 @@ export class UsageAnalyticsService {
   }
 
   async history(days: number): Promise<UsageHistoryDto> {
+    await this.events.flushed();
     const keys = lastDays(this.calendar, this.now(), days);
     const byDay = new Map((await this.systemDays(keys)).map((document) => [document.period, document]));
     return {
@@ -191,6 +196,7 @@ export class UsageAnalyticsService {
   }
 
   async toolReport(period: Period, limit?: number): Promise<ToolUsageReportDto> {
+    await this.events.flushed();
     const range = resolvePeriod(period, this.calendar, this.now());
     const tools = toolRows(await this.systemDocuments(range));
     const calls = tools.reduce((sum, tool) => sum + tool.callCount, 0);

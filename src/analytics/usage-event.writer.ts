@@ -32,6 +32,15 @@ export interface RecordedEvent {
   totals: RollupTotals;
 }
 
+/**
+ * A stored event. `counted` settles once its aggregates are written: with the event, or
+ * undefined when there was nothing left to count or the aggregates were left to the sweep
+ * (it never rejects).
+ */
+export interface StoredEvent {
+  counted: Promise<RecordedEvent | undefined>;
+}
+
 /** Events per commit: one insert and one rollup update command per collection each, far below MongoDB's limits. */
 const MAX_EVENTS_PER_COMMIT = 500;
 /** How long the writer that inserted an event owns its pending aggregates before a replay may take over. */
@@ -110,7 +119,10 @@ export class UsageWriteError extends Error {
 export class UsageEventWriter {
   private readonly logger = new Logger(UsageEventWriter.name);
   private readonly calendar: UsageCalendar;
-  private readonly commits = new GroupCommit<UsageEvent, RecordedEvent | undefined>((batch) => this.commit(batch), MAX_EVENTS_PER_COMMIT);
+  private readonly commits = new GroupCommit<UsageEvent, StoredEvent>((batch) => this.commit(batch), MAX_EVENTS_PER_COMMIT);
+  /** Inserted events whose aggregates are still to be written: a second group commit, behind the caller's back. */
+  private readonly counts = new GroupCommit<InsertedEvent, RecordedEvent>((batch) => this.countInserted(batch), MAX_EVENTS_PER_COMMIT);
+  private readonly counting = new Set<Promise<unknown>>();
   /** Events whose aggregates are applied but whose markers are not cleared yet: nobody here may take them over. */
   private readonly unsettled = new Set<string>();
   private readonly settling = new Set<Promise<void>>();
@@ -129,16 +141,23 @@ export class UsageEventWriter {
   }
 
   /**
-   * Resolves once the event is stored and counted in all its aggregates (undefined when a
-   * replay found nothing left to do); rejects when a write failed, leaving whatever is not
-   * yet counted to a replay.
+   * Resolves once the event is stored, which is when it is durable: its pending markers
+   * guarantee its aggregates get written, by this writer right after (StoredEvent.counted),
+   * or else by the sweep. Rejects when the event may not be stored (the caller replays it).
+   * A replay of a stored event resolves once it completed what an earlier attempt left.
    */
-  write(event: UsageEvent): Promise<RecordedEvent | undefined> {
+  write(event: UsageEvent): Promise<StoredEvent> {
     return this.commits.submit(event);
   }
 
-  private async commit(batch: UsageEvent[]): Promise<PromiseSettledResult<RecordedEvent | undefined>[]> {
-    const outcomes: PromiseSettledResult<RecordedEvent | undefined>[] = new Array(batch.length);
+  /** Waits until the aggregates of every event stored so far are written or left to the sweep (read-your-writes in this process). */
+  async flushed(): Promise<void> {
+    // Only what is under way now: under steady load, waiting for an empty set could take forever.
+    await Promise.allSettled([...this.counting]);
+  }
+
+  private async commit(batch: UsageEvent[]): Promise<PromiseSettledResult<StoredEvent>[]> {
+    const outcomes: PromiseSettledResult<StoredEvent>[] = new Array(batch.length);
     const fail = (index: number, error: unknown) => (outcomes[index] = { status: 'rejected', reason: error });
     const now = this.clock.now();
     const targets = batch.map(targetsOf);
@@ -162,14 +181,13 @@ export class UsageEventWriter {
       else fail(index, insert.error);
     });
 
-    if (inserted.length > 0) {
-      for (const recorded of await this.countInserted(inserted, now)) outcomes[recorded.index] = recorded.outcome;
-    }
-    // After the new events, so a duplicate within this batch finds its twin complete or released.
+    for (const entry of inserted) outcomes[entry.index] = { status: 'fulfilled', value: { counted: this.count(entry) } };
+    // A duplicate within this batch waits for its twin's aggregates, so it finds them complete or released.
+    if (replays.length > 0) await this.flushed();
     await Promise.all(
       replays.map(async (index) => {
         try {
-          outcomes[index] = { status: 'fulfilled', value: await this.completeReplay(batch[index]) };
+          outcomes[index] = { status: 'fulfilled', value: { counted: Promise.resolve(await this.completeReplay(batch[index])) } };
         } catch (error) {
           fail(index, error);
         }
@@ -178,9 +196,21 @@ export class UsageEventWriter {
     return outcomes;
   }
 
-  /** Applies the aggregates of newly inserted events, then clears or releases their markers. */
-  private async countInserted(inserted: InsertedEvent[], now: number): Promise<{ index: number; outcome: PromiseSettledResult<RecordedEvent> }[]> {
-    const updatedAt = new Date(now);
+  /** Hands a stored event to the aggregate commit; a failure leaves its aggregates to the sweep. */
+  private count(entry: InsertedEvent): Promise<RecordedEvent | undefined> {
+    const counted = this.counts.submit(entry).catch((error: Error) => {
+      this.logger.warn(`Aggregates of usage event ${entry.event._id} not written (${error.message}); the sweep completes them`);
+      return undefined;
+    });
+    this.counting.add(counted);
+    void counted.finally(() => this.counting.delete(counted));
+    return counted;
+  }
+
+  /** Applies the aggregates of newly inserted events, then clears or releases their markers; one outcome per event, in order. */
+  private async countInserted(batch: InsertedEvent[]): Promise<PromiseSettledResult<RecordedEvent>[]> {
+    const inserted = batch.map((entry, index): InsertedEvent => ({ ...entry, index, upserts: {} }));
+    const updatedAt = new Date(this.clock.now());
     const system = new Map<string, RollupUpsert>();
     const user = new Map<string, RollupUpsert>();
     for (const entry of inserted) this.plan(entry, system, user);
@@ -218,10 +248,10 @@ export class UsageEventWriter {
 
     await this.settleMarkers(cleared, released);
     const totals = complete.length > 0 && this.alerts.needsTotals ? await this.readTotals(complete) : undefined;
-    return [
-      ...complete.map((entry) => ({ index: entry.index, outcome: { status: 'fulfilled' as const, value: { event: entry.event, totals: totals?.(entry) ?? {} } } })),
-      ...incomplete.map(({ entry, error }) => ({ index: entry.index, outcome: { status: 'rejected' as const, reason: error } })),
-    ];
+    const outcomes: PromiseSettledResult<RecordedEvent>[] = new Array(inserted.length);
+    for (const entry of complete) outcomes[entry.index] = { status: 'fulfilled', value: { event: entry.event, totals: totals?.(entry) ?? {} } };
+    for (const { entry, error } of incomplete) outcomes[entry.index] = { status: 'rejected', reason: error };
+    return outcomes;
   }
 
   /** Adds an event's increments to the upserts of its aggregates: one upsert per document per commit. */
@@ -363,6 +393,7 @@ export class UsageEventWriter {
 
   /** Makes pending marker retries try once more at once, then waits for them (shutdown). */
   async stop(): Promise<void> {
+    while (this.counting.size > 0) await this.flushed();
     this.stopping = true;
     for (const wake of [...this.wakers]) wake();
     await Promise.allSettled([...this.settling]);

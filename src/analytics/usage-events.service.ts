@@ -116,11 +116,13 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
   }
 
   /**
-   * Records one usage event. Idempotent by record.recordId: a replay of an event already
-   * written changes nothing, aggregates included; a replay of one whose aggregates failed
-   * completes them. Throws when the database write fails (the caller's outbox retries).
-   * Alerts, metrics and the JSONL log follow once, without delaying the caller. Concurrent
-   * calls share database round trips (see UsageEventWriter).
+   * Records one usage event; resolves once it is stored. Its aggregates are written right
+   * after, without delaying the caller (flushed() waits for them), or by the sweep when that
+   * fails. Idempotent by record.recordId: a replay of an event already written changes
+   * nothing, aggregates included; a replay of one whose aggregates failed completes them.
+   * Throws when the event may not be stored (the caller's outbox retries). Alerts, metrics
+   * and the JSONL log follow once the event is counted. Concurrent calls share database
+   * round trips (see UsageEventWriter).
    */
   record(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta = {}): Promise<void> {
     return trackIn(this.recording, this.recordOnce(userId, record, meta));
@@ -129,8 +131,11 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
   private async recordOnce(userId: string | undefined, record: TrackedUsageRecord, meta: UsageEventMeta): Promise<void> {
     try {
       const event = this.toEvent(userId, record, meta, meta.tier ?? (await this.tierOf(userId)));
-      const recorded = await this.writer.write(event);
-      if (recorded) this.afterRecorded(recorded.event, recorded.totals);
+      const { counted } = await this.writer.write(event);
+      trackIn(
+        this.background,
+        counted.then((recorded) => recorded && this.afterRecorded(recorded.event, recorded.totals)),
+      );
     } catch (error) {
       this.metrics.countEventWriteFailure();
       throw error;
@@ -262,9 +267,14 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
     trackIn(this.background, evaluation);
   }
 
-  /** Waits for the alert evaluations started so far (tests and shutdown). */
+  /** Waits until the events recorded so far are counted and their alerts evaluated (tests and shutdown). */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.background]);
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  /** Waits until the aggregates of the events recorded so far are written: reads of them then see every event this process recorded. */
+  flushed(): Promise<void> {
+    return this.writer.flushed();
   }
 
   /** The TTL index follows EVENT_RETENTION_DAYS; an existing index with another expiry is changed in place. */
