@@ -15,7 +15,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 3_000);
 const WARMUP_MS = 2_000;
 /** Offered loads for the paced overhead measurement, below what one process sustains tracked. */
-const RATES = (process.env.BENCH_OVERHEAD_RATES ?? '200,500').split(',').map(Number);
+const RATES = (process.env.BENCH_OVERHEAD_RATES ?? '100,200').split(',').map(Number);
 
 const row = (label: string, result: LoadResult) =>
   `${label.padEnd(34)} ${String(Math.round(result.rps)).padStart(7)} req/s   p50 ${result.p50.toFixed(2)} ms   p95 ${result.p95.toFixed(2)} ms   p99 ${result.p99.toFixed(2)} ms${Object.keys(result.failures).length ? `   failures ${JSON.stringify(result.failures)}` : ''}`;
@@ -72,7 +72,17 @@ async function main() {
     }
   }
   const trackedAt: Record<number, LoadResult> = {};
-  for (const rate of RATES) trackedAt[rate] = await load({ url: urlOf('tracked'), connections: 50, durationMs: DURATION_MS, warmupMs: WARMUP_MS, bodies, headers, rate });
+  const untrackedAt: Record<number, LoadResult> = {};
+  for (const rate of RATES) {
+    trackedAt[rate] = await load({ url: urlOf('tracked'), connections: 50, durationMs: DURATION_MS, warmupMs: WARMUP_MS, bodies, headers, rate });
+    untrackedAt[rate] = await load({ url: urlOf('untracked'), connections: 50, durationMs: DURATION_MS, warmupMs: WARMUP_MS, bodies, headers, rate });
+  }
+  // One request at a time: the latency a lone request adds, without any queueing.
+  const lone = {
+    direct: await load({ url: directUrl, connections: 1, durationMs: DURATION_MS, warmupMs: WARMUP_MS, bodies }),
+    tracked: await load({ url: urlOf('tracked'), connections: 1, durationMs: DURATION_MS, warmupMs: WARMUP_MS, bodies, headers }),
+    untracked: await load({ url: urlOf('untracked'), connections: 1, durationMs: DURATION_MS, warmupMs: WARMUP_MS, bodies, headers }),
+  };
   for (const service of Object.values(services)) service.child.kill('SIGTERM');
   await Promise.all(Object.values(services).map((service) => new Promise((resolve) => service.child.on('exit', resolve))));
 
@@ -86,7 +96,15 @@ async function main() {
     console.log(row('  provider directly', directAt[rate]));
     console.log(row('  through /v1/chat/completions', trackedAt[rate]));
     console.log(overhead('  overhead', trackedAt[rate], directAt[rate]));
+    console.log(row('  same, tracking off', untrackedAt[rate]));
+    console.log(overhead('  overhead, tracking off', untrackedAt[rate], directAt[rate]));
   }
+  console.log('one connection (closed loop: one request at a time, no queueing):');
+  console.log(row('  provider directly', lone.direct));
+  console.log(row('  through /v1/chat/completions', lone.tracked));
+  console.log(overhead('  overhead', lone.tracked, lone.direct));
+  console.log(row('  same, tracking off', lone.untracked));
+  console.log(overhead('  overhead, tracking off', lone.untracked, lone.direct));
   console.log('saturated (closed loop: each connection sends again as soon as answered; latency is mostly queueing):');
   console.log(row('  provider directly', direct));
   console.log(row('  through /v1/chat/completions', tracked50));
