@@ -231,13 +231,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     );
     for (const [block, reason] of failed) for (const index of block.indexes) outcomes[index] = { status: 'rejected', reason };
     const alone = [...[...retried].flatMap((block) => block.indexes), ...repeats].sort((x, y) => x - y);
-    for (const index of alone) {
-      const { userId, record } = batch[index];
-      outcomes[index] = await this.writeAlone(userId, record).then(
-        (value): PromiseSettledResult<TrackedResult> => ({ status: 'fulfilled', value }),
-        (reason: unknown): PromiseSettledResult<TrackedResult> => ({ status: 'rejected', reason: asLedgerError(reason) }),
-      );
-    }
+    for (const index of alone) outcomes[index] = await this.settleAlone(batch[index].userId, batch[index].record);
     return outcomes;
   }
 
@@ -260,14 +254,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     } catch (error) {
       if (!isDuplicateKey(error)) throw asLedgerError(error);
       const outcomes: PromiseSettledResult<TrackedResult>[] = [];
-      for (const record of block.records) {
-        outcomes.push(
-          await this.writeAlone(block.userId, record).then(
-            (value): PromiseSettledResult<TrackedResult> => ({ status: 'fulfilled', value }),
-            (reason: unknown): PromiseSettledResult<TrackedResult> => ({ status: 'rejected', reason: asLedgerError(reason) }),
-          ),
-        );
-      }
+      for (const record of block.records) outcomes.push(await this.settleAlone(block.userId, record));
       return outcomes;
     }
     if (!after) throw new LedgerWriteError('ledger upsert returned no document');
@@ -316,6 +303,13 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
       });
     }
     return totals;
+  }
+
+  private settleAlone(userId: string, record: LedgerRecord): Promise<PromiseSettledResult<TrackedResult>> {
+    return this.writeAlone(userId, record).then(
+      (value): PromiseSettledResult<TrackedResult> => ({ status: 'fulfilled', value }),
+      (reason: unknown): PromiseSettledResult<TrackedResult> => ({ status: 'rejected', reason: asLedgerError(reason) }),
+    );
   }
 
   /** One record as one findOneAndUpdate: the path for replays and lost first-insert races. */
