@@ -1,7 +1,7 @@
 import { Injectable, Logger, NotFoundException, OnApplicationShutdown } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { randomUUID } from 'node:crypto';
-import { Document, MongoBulkWriteError } from 'mongodb';
+import { MongoBulkWriteError } from 'mongodb';
 import { Model } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
@@ -81,7 +81,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
    *
    * Records arriving while a commit runs go together in the next one (group commit): one
    * unordered bulk update with one atomic upsert per user, then one read of those users'
-   * totals. Totals before and after each record are exact: a user's records are applied in
+   * totals; a commit of one user's records is a single findOneAndUpdate. Totals before and after each record are exact: a user's records are applied in
    * order by one statement, and writes of other processes that landed in between are found
    * by record id in the document's recent sessions and taken back out.
    */
@@ -242,24 +242,28 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
    * (E11000) goes record by record, as in a bulk commit.
    */
   private async commitBlock(block: UserBlock): Promise<PromiseSettledResult<TrackedResult>[]> {
-    let after: Document | null;
     try {
-      after = await this.withTimeout(
-        this.usage.collection.findOneAndUpdate(
-          { userId: block.userId, appliedRecordIds: { $nin: block.records.map((record) => record.recordId) } },
-          ledgerUpdate(block.records, this.calendar, this.config.RECENT_SESSIONS_LIMIT),
-          { upsert: true, returnDocument: 'after', projection: TOTALS_PROJECTION },
-        ),
-      );
+      return (await this.upsertRecords(block.userId, block.records)).map((value) => ({ status: 'fulfilled', value }));
     } catch (error) {
       if (!isDuplicateKey(error)) throw asLedgerError(error);
       const outcomes: PromiseSettledResult<TrackedResult>[] = [];
       for (const record of block.records) outcomes.push(await this.settleAlone(block.userId, record));
       return outcomes;
     }
+  }
+
+  /** A user's records as one findOneAndUpdate, with each record's before/after from the totals it returns. */
+  private async upsertRecords(userId: string, records: LedgerRecord[]): Promise<TrackedResult[]> {
+    const after = await this.withTimeout(
+      this.usage.collection.findOneAndUpdate(
+        { userId, appliedRecordIds: { $nin: records.map((record) => record.recordId) } },
+        ledgerUpdate(records, this.calendar, this.config.RECENT_SESSIONS_LIMIT),
+        { upsert: true, returnDocument: 'after', projection: TOTALS_PROJECTION },
+      ),
+    );
     if (!after) throw new LedgerWriteError('ledger upsert returned no document');
-    this.pruneIfDue(block.userId, after as TotalsDocument, block.records.at(-1)!.occurredAt);
-    return resultsBackFrom(toLedgerTotals(after as TotalsDocument), block.records).map((value) => ({ status: 'fulfilled', value }));
+    this.pruneIfDue(userId, after as TotalsDocument, records.at(-1)!.occurredAt);
+    return resultsBackFrom(toLedgerTotals(after as TotalsDocument), records);
   }
 
   /**
@@ -314,20 +318,12 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
 
   /** One record as one findOneAndUpdate: the path for replays and lost first-insert races. */
   private async writeAlone(userId: string, record: LedgerRecord): Promise<TrackedResult> {
-    const delta = totalsOf(record);
-    const filter = { userId, appliedRecordIds: { $ne: record.recordId } };
-    const update = ledgerUpdate([record], this.calendar, this.config.RECENT_SESSIONS_LIMIT);
     // A concurrent first insert loses the unique-index race with E11000; the retry then
     // finds the document. A second E11000 means this record id was already applied.
     for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
-        const after = await this.withTimeout(
-          this.usage.collection.findOneAndUpdate(filter, update, { upsert: true, returnDocument: 'after', projection: TOTALS_PROJECTION }),
-        );
-        if (!after) throw new LedgerWriteError('ledger upsert returned no document');
-        this.pruneIfDue(userId, after as TotalsDocument, record.occurredAt);
-        const afterTotals = toLedgerTotals(after as TotalsDocument);
-        return { trackingEnabled: true, before: subtractTotals(afterTotals, delta), after: afterTotals, delta };
+        const [result] = await this.upsertRecords(userId, [record]);
+        return result;
       } catch (error) {
         if (!isDuplicateKey(error)) throw asLedgerError(error);
         if (attempt === 0) continue;
