@@ -213,11 +213,19 @@ describe(InProcessMongoServer.name, () => {
       expect(page).toEqual([{ nested: { y: 6 } }, { nested: { y: 2 } }]);
       const excluded = await coll.findOne({ i: 1 }, { projection: { _id: 0, nested: 0 } });
       expect(excluded).toEqual({ i: 1, tag: 'a' });
-      const sliced = await db.collection('sorting_arrays').insertOne({ a: [1, 2, 3, 4] });
-      const slice = await db
-        .collection('sorting_arrays')
-        .findOne({ _id: sliced.insertedId }, { projection: { a: { $slice: -2 } } });
-      expect(slice?.a).toEqual([3, 4]);
+      const sliced = await db.collection('sorting_arrays').insertOne({ a: [1, 2, 3, 4], b: 'kept', c: { d: 1 } });
+      const arrays = db.collection('sorting_arrays');
+      // A $slice alone is an exclusion projection: the other fields stay, non-arrays as they are.
+      expect(await arrays.findOne({ _id: sliced.insertedId }, { projection: { _id: 0, a: { $slice: -2 }, c: { $slice: 1 } } })).toEqual({
+        a: [3, 4],
+        b: 'kept',
+        c: { d: 1 },
+      });
+      expect(await arrays.findOne({ _id: sliced.insertedId }, { projection: { _id: 0, b: 0, a: { $slice: 1 } } })).toEqual({ a: [1], c: { d: 1 } });
+      expect(await arrays.findOne({ _id: sliced.insertedId }, { projection: { _id: 0, a: { $slice: [-3, 2] } } })).toEqual({ a: [2, 3], b: 'kept', c: { d: 1 } });
+      // Next to an inclusion, only the named fields come back.
+      expect(await arrays.findOne({ _id: sliced.insertedId }, { projection: { _id: 0, b: 1, a: { $slice: [1, 2] } } })).toEqual({ b: 'kept', a: [2, 3] });
+      expect(await arrays.findOne({ _id: sliced.insertedId }, { projection: { _id: 0, b: 1, a: { $slice: 9 } } })).toEqual({ b: 'kept', a: [1, 2, 3, 4] });
     });
 
     it('matches with query operators and fails on unknown ones instead of matching nothing', async () => {

@@ -163,6 +163,16 @@ describe(compileProjection.name, () => {
   it('supports $slice and rejects mixed inclusion/exclusion', () => {
     expect(compileProjection({ list: { $slice: 1 } })!(doc)).toMatchObject({ list: [{ x: 1, y: 2 }] });
     expect(doc.list).toHaveLength(2);
+    // A $slice alone keeps every other field; next to an inclusion only the named fields stay.
+    expect(compileProjection({ list: { $slice: -1 } })!(doc)).toEqual({ _id: 1, a: 1, b: { c: 2, d: 3 }, list: [{ x: 3, y: 4 }] });
+    expect(compileProjection({ _id: 0, a: 1, list: { $slice: -1 } })!(doc)).toEqual({ a: 1, list: [{ x: 3, y: 4 }] });
+    expect(compileProjection({ a: 0, list: { $slice: 0 } })!(doc)).toEqual({ _id: 1, b: { c: 2, d: 3 }, list: [] });
+    expect(compileProjection({ list: { $slice: -5 }, b: { $slice: 1 }, a: 1 })!(doc)).toEqual({ _id: 1, a: 1, b: { c: 2, d: 3 }, list: doc.list });
+    expect(compileProjection({ _id: 0, missing: { $slice: 2 }, a: 1 })!(doc)).toEqual({ a: 1 });
+    expect(compileProjection({ _id: 0, a: 0, b: 0, list: { $slice: [1, 1] } })!(doc)).toEqual({ list: [{ x: 3, y: 4 }] });
+    expect(compileProjection({ _id: 0, a: 0, b: 0, list: { $slice: [-1, 5] } })!(doc)).toEqual({ list: [{ x: 3, y: 4 }] });
+    expect(compileProjection({ _id: 0, a: 0, b: 0, list: { $slice: [-9, 1] } })!(doc)).toEqual({ list: [{ x: 1, y: 2 }] });
+    expect(doc.list).toHaveLength(2);
     expect(errorCode(() => compileProjection({ a: 1, b: 0 }))).toBe(31254);
     expect(errorCode(() => compileProjection({ a: { $meta: 'textScore' } }))).toBe(2);
   });

@@ -336,7 +336,8 @@ export function compileProjection(projection: Document | undefined, filter: Docu
     if (field.startsWith('$')) throw badValue(`FieldPath field names may not start with '$'. Consider using $getField or $setField.`);
     if (isPlainObject(projection[field]) && '$meta' in projection[field]) throw unsupported('$meta projection');
   }
-  const simple = fields.every((field) => isBooleanLike(projection[field]) && !field.endsWith('.$'));
+  const slices = fields.filter((field) => topLevelSlice(field, projection[field]) !== undefined);
+  const simple = fields.every((field) => (isBooleanLike(projection[field]) && !field.endsWith('.$')) || slices.includes(field));
   if (!simple) {
     const positional = fields.some((field) => field.endsWith('.$'));
     if (positional) {
@@ -348,8 +349,9 @@ export function compileProjection(projection: Document | undefined, filter: Docu
     return (doc) => withMingo('projection', () => aggregator.run([cloneDeep(doc)])[0] as Document);
   }
   const includeId = projection._id === undefined ? true : Boolean(projection._id);
-  const others = fields.filter((field) => field !== '_id');
+  const others = fields.filter((field) => field !== '_id' && !slices.includes(field));
   const inclusion = others.some((field) => Boolean(projection[field]));
+  const sliced = slicer(slices.map((field) => [field, topLevelSlice(field, projection[field])!]));
   for (const field of others) {
     if (Boolean(projection[field]) !== inclusion) {
       throw new MongoCommandError(
@@ -361,17 +363,58 @@ export function compileProjection(projection: Document | undefined, filter: Docu
     }
   }
   const paths = others.map((field) => field.split('.'));
-  if (inclusion || (others.length === 0 && projection._id !== undefined && Boolean(projection._id))) {
+  // A $slice field alone leaves the projection exclusive: every other field stays.
+  if (inclusion || (others.length === 0 && slices.length === 0 && projection._id !== undefined && Boolean(projection._id))) {
+    const included = [...paths, ...slices.map((field) => [field])];
     return (doc) => {
       const result: Document = {};
       if (includeId && '_id' in doc) result._id = doc._id;
-      for (const path of paths) mergeInto(result, includePath(doc, path, 0));
-      return result;
+      for (const path of included) mergeInto(result, includePath(doc, path, 0));
+      return sliced(result);
     };
   }
   return (doc) => {
     let result = includeId ? doc : excludePath(doc, ['_id']);
     for (const path of paths) result = excludePath(result, path);
+    return sliced(result);
+  };
+}
+
+/** `$slice: n` (first n, or last -n) or `$slice: [skip, limit]` (a negative skip counts from the end). */
+type Slice = { skip: number; limit: number } | { last: number };
+
+/**
+ * `{ field: { $slice: ... } }` on a top-level field with integer arguments, which the projector
+ * applies itself; other forms (dotted paths, a limit that is not positive) go to mingo.
+ */
+function topLevelSlice(field: string, value: unknown): Slice | undefined {
+  if (field.includes('.') || field === '_id' || !isPlainObject(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== '$slice') return undefined;
+  const argument = value.$slice;
+  if (Number.isSafeInteger(argument)) return argument >= 0 ? { skip: 0, limit: argument } : { last: -argument };
+  if (Array.isArray(argument) && argument.length === 2 && argument.every((n) => Number.isSafeInteger(n)) && argument[1] > 0) {
+    return { skip: argument[0], limit: argument[1] };
+  }
+  return undefined;
+}
+
+/** Copies the document with each array field cut to its $slice (non-arrays stay as they are). */
+function slicer(slices: Array<[string, Slice]>): (doc: Document) => Document {
+  if (slices.length === 0) return (doc) => doc;
+  return (doc) => {
+    let result = doc;
+    for (const [field, slice] of slices) {
+      const value = doc[field];
+      if (!Array.isArray(value)) continue;
+      if (result === doc) result = { ...doc };
+      if ('last' in slice) {
+        result[field] = value.slice(Math.max(0, value.length - slice.last));
+      } else {
+        const start = slice.skip >= 0 ? slice.skip : Math.max(0, value.length + slice.skip);
+        result[field] = value.slice(start, start + slice.limit);
+      }
+    }
     return result;
   };
 }
