@@ -21,7 +21,7 @@ async function main() {
   const backends = await startBackends();
   console.log(`machine: ${machine()}`);
   console.log(`mongodb: ${backends.mongoKind}`);
-  const config = loadConfig({ ...serviceEnv(backends), LOG_LEVEL: 'warn', MONGODB_MEMORY_SERVER: 'false', RATE_LIMIT_PER_MINUTE: '100000000' } as never);
+  const config = loadConfig({ ...serviceEnv(backends), LOG_LEVEL: 'warn', MONGODB_MEMORY_SERVER: 'false', MONGODB_MONITOR_COMMANDS: 'true', RATE_LIMIT_PER_MINUTE: '100000000' } as never);
   const app = await createApp(config);
   await app.init();
   const fastify = app.getHttpAdapter().getInstance();

@@ -23,7 +23,7 @@ describe(TokenTrackingService.name, () => {
   let tracking: TokenTrackingService;
 
   beforeAll(async () => {
-    testApp = await createTestApp({ RECENT_SESSIONS_LIMIT: 50, DAILY_RETENTION_DAYS: 30 });
+    testApp = await createTestApp({ RECENT_SESSIONS_LIMIT: 50, DAILY_RETENTION_DAYS: 30, MONGODB_MONITOR_COMMANDS: true });
     tracking = testApp.app.get(TokenTrackingService);
   });
 

@@ -84,6 +84,7 @@ describe(`${UsageEventsService.name} group commit`, () => {
     logDir = mkdtempSync(join(tmpdir(), 'usage-group-commit-'));
     testApp = await createTestApp({
       LOG_DIR: logDir,
+      MONGODB_MONITOR_COMMANDS: true,
       BUDGET_ALERTS: JSON.stringify({ global: { dailyTokens: GLOBAL_DAILY_TOKENS }, user: { dailyTokens: USER_DAILY_TOKENS } }),
       HIGH_USAGE_EXPECTED_TOKENS: JSON.stringify({ embedding: HIGH_USAGE_EMBEDDING_TOKENS }),
       HIGH_USAGE_MULTIPLIER,
@@ -269,7 +270,7 @@ describe(`${UsageEventsService.name} group commit`, () => {
     const quietCommands: CommandStartedEvent[] = [];
 
     beforeAll(async () => {
-      quiet = await createTestApp({ LOG_DIR: logDir });
+      quiet = await createTestApp({ LOG_DIR: logDir, MONGODB_MONITOR_COMMANDS: true });
       quiet.app
         .get<Connection>(getConnectionToken())
         .getClient()

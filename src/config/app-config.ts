@@ -96,6 +96,15 @@ export class AppConfig {
   @Min(100)
   MONGODB_SERVER_SELECTION_TIMEOUT_MS: number = 5_000;
 
+  /**
+   * Driver command events (commandStarted/Succeeded/Failed), for tools that count commands.
+   * Off by default: each event costs CPU on every command, and a succeeded event decodes the
+   * whole reply a second time.
+   */
+  @Transform(toBoolean)
+  @IsBoolean()
+  MONGODB_MONITOR_COMMANDS: boolean = false;
+
   @IsString()
   @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must start with redis:// or rediss://' })
   REDIS_URL = 'redis://127.0.0.1:6379';

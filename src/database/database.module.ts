@@ -37,8 +37,8 @@ class DatabaseResolverModule {}
         // Fail fast instead of queueing writes while disconnected: the ledger decides what to do.
         bufferCommands: false,
         autoIndex: true,
-        // Command events feed the driver-level command counts (metrics, bench/).
-        monitorCommands: true,
+        // Command events for tools that count commands (tests, bench/ledger.ts); off in production.
+        monitorCommands: config.MONGODB_MONITOR_COMMANDS,
       }),
     }),
   ],
