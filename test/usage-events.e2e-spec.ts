@@ -55,6 +55,8 @@ describe(UsageEventsService.name, () => {
         { query: `question ${index}`, cacheHit: operationType === 'embedding' },
       );
     }
+    // The aggregates (and the clearing of each event's pending markers) follow the inserts.
+    await events.flushed();
     expect(await testApp.db.collection('usage_events').countDocuments({ user_id: 'ops-user' })).toBe(OPERATION_TYPES.length);
 
     const stored = await testApp.db.collection('usage_events').findOne({ _id: 'op-embedding' as never });

@@ -119,9 +119,9 @@ export class UsageWriteError extends Error {
 export class UsageEventWriter {
   private readonly logger = new Logger(UsageEventWriter.name);
   private readonly calendar: UsageCalendar;
-  private readonly commits = new GroupCommit<UsageEvent, StoredEvent>((batch) => this.commit(batch), MAX_EVENTS_PER_COMMIT);
-  /** Inserted events whose aggregates are still to be written: a second group commit, behind the caller's back. */
-  private readonly counts = new GroupCommit<InsertedEvent, RecordedEvent>((batch) => this.countInserted(batch), MAX_EVENTS_PER_COMMIT);
+  private readonly commits = new GroupCommit<UsageEvent, StoredEvent>((batch) => this.commit(batch), { maxBatch: MAX_EVENTS_PER_COMMIT });
+  /** Inserted events whose aggregates are still to be written: a second group commit, behind the caller's back, that lingers for larger batches. */
+  private readonly counts: GroupCommit<InsertedEvent, RecordedEvent>;
   private readonly counting = new Set<Promise<unknown>>();
   /** Events whose aggregates are applied but whose markers are not cleared yet: nobody here may take them over. */
   private readonly unsettled = new Set<string>();
@@ -138,6 +138,7 @@ export class UsageEventWriter {
     private readonly alerts: AlertsService,
   ) {
     this.calendar = new UsageCalendar(config.USAGE_TIMEZONE);
+    this.counts = new GroupCommit((batch) => this.countInserted(batch), { maxBatch: MAX_EVENTS_PER_COMMIT, lingerMs: config.USAGE_AGGREGATE_LINGER_MS });
   }
 
   /**
@@ -153,7 +154,13 @@ export class UsageEventWriter {
   /** Waits until the aggregates of every event stored so far are written or left to the sweep (read-your-writes in this process). */
   async flushed(): Promise<void> {
     // Only what is under way now: under steady load, waiting for an empty set could take forever.
+    this.hurry();
     await Promise.allSettled([...this.counting]);
+  }
+
+  /** Starts the aggregate write of every event stored so far now, without its linger. */
+  hurry(): void {
+    this.counts.hurry();
   }
 
   private async commit(batch: UsageEvent[]): Promise<PromiseSettledResult<StoredEvent>[]> {

@@ -269,7 +269,10 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
 
   /** Waits until the events recorded so far are counted and their alerts evaluated (tests and shutdown). */
   async settled(): Promise<void> {
-    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+    while (this.background.size > 0) {
+      this.writer.hurry();
+      await Promise.allSettled([...this.background]);
+    }
   }
 
   /** Waits until the aggregates of the events recorded so far are written: reads of them then see every event this process recorded. */

@@ -35,7 +35,7 @@ function controlledCommit() {
 describe(GroupCommit.name, () => {
   it('commits an item submitted while idle at once, alone', async () => {
     const control = controlledCommit();
-    const commits = new GroupCommit(control.commit, 10);
+    const commits = new GroupCommit(control.commit, { maxBatch: 10 });
     const done = commits.submit(1);
     expect(control.batches).toEqual([[1]]);
     await control.finishNext();
@@ -44,7 +44,7 @@ describe(GroupCommit.name, () => {
 
   it('queues items while a commit runs and sends them together in the next one, one commit at a time', async () => {
     const control = controlledCommit();
-    const commits = new GroupCommit(control.commit, 10);
+    const commits = new GroupCommit(control.commit, { maxBatch: 10 });
     const results = [commits.submit(1), commits.submit(2), commits.submit(3), commits.submit(4)];
     expect(control.batches).toEqual([[1]]);
     await control.finishNext();
@@ -59,7 +59,7 @@ describe(GroupCommit.name, () => {
 
   it('puts at most maxBatch items in one commit', async () => {
     const control = controlledCommit();
-    const commits = new GroupCommit(control.commit, 2);
+    const commits = new GroupCommit(control.commit, { maxBatch: 2 });
     const results = [1, 2, 3, 4, 5, 6].map((item) => commits.submit(item));
     for (let i = 0; i < 4; i += 1) await control.finishNext();
     expect(control.batches).toEqual([[1], [2, 3], [4, 5], [6]]);
@@ -68,7 +68,7 @@ describe(GroupCommit.name, () => {
 
   it("settles each item with its own outcome, and fails a whole batch when its commit throws, carrying on after it", async () => {
     const control = controlledCommit();
-    const commits = new GroupCommit(control.commit, 10);
+    const commits = new GroupCommit(control.commit, { maxBatch: 10 });
     const first = commits.submit(1);
     const mixed = [commits.submit(2), commits.submit(-3), commits.submit(4)].map((promise) => promise.catch((error: Error) => error.message));
     await control.finishNext();
@@ -83,7 +83,69 @@ describe(GroupCommit.name, () => {
     await expect(after).resolves.toBe('done 7');
   });
 
-  it('rejects a batch size that is not a positive integer', () => {
-    expect(() => new GroupCommit(async () => [], 0)).toThrow('maxBatch must be a positive integer (got 0)');
+  it('rejects a batch size that is not a positive integer, and a negative linger', () => {
+    expect(() => new GroupCommit(async () => [], { maxBatch: 0 })).toThrow('maxBatch must be a positive integer (got 0)');
+    expect(() => new GroupCommit(async () => [], { maxBatch: 1, lingerMs: -1 })).toThrow('lingerMs must be a non-negative number (got -1)');
+  });
+
+  describe('with a linger', () => {
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('commits an item that arrives while idle at once, and while busy gathers items until the batch is full', async () => {
+      const control = controlledCommit();
+      const commits = new GroupCommit(control.commit, { maxBatch: 3, lingerMs: 60_000 });
+      const results = [commits.submit(0), commits.submit(1), commits.submit(2)];
+      expect(control.batches).toEqual([[0]]);
+      await control.finishNext();
+      expect(control.batches).toEqual([[0]]);
+      results.push(commits.submit(3), commits.submit(4));
+      await tick();
+      expect(control.batches).toEqual([[0], [1, 2, 3]]);
+      await control.finishNext();
+      // The fifth item lingers again, behind the full batch.
+      expect(control.batches).toEqual([[0], [1, 2, 3]]);
+      commits.hurry();
+      await tick();
+      expect(control.batches).toEqual([[0], [1, 2, 3], [4]]);
+      await control.finishNext();
+      await expect(Promise.all(results)).resolves.toEqual(['done 0', 'done 1', 'done 2', 'done 3', 'done 4']);
+      // Idle again: the next item goes at once.
+      const later = commits.submit(5);
+      expect(control.batches).toHaveLength(4);
+      await control.finishNext();
+      await expect(later).resolves.toBe('done 5');
+    });
+
+    it('commits at once what was submitted before hurry(), and lingers for what came after', async () => {
+      const control = controlledCommit();
+      const commits = new GroupCommit(control.commit, { maxBatch: 10, lingerMs: 60_000 });
+      const first = commits.submit(0);
+      const early = [commits.submit(1), commits.submit(2)];
+      commits.hurry();
+      await control.finishNext();
+      expect(control.batches).toEqual([[0], [1, 2]]);
+      const late = commits.submit(3);
+      await control.finishNext();
+      await tick();
+      expect(control.batches).toEqual([[0], [1, 2]]);
+      await expect(Promise.all([first, ...early])).resolves.toEqual(['done 0', 'done 1', 'done 2']);
+      commits.hurry();
+      await tick();
+      expect(control.batches).toEqual([[0], [1, 2], [3]]);
+      await control.finishNext();
+      await expect(late).resolves.toBe('done 3');
+    });
+
+    it('starts the commit when the linger runs out', async () => {
+      const control = controlledCommit();
+      const commits = new GroupCommit(control.commit, { maxBatch: 10, lingerMs: 20 });
+      const done = [commits.submit(0), commits.submit(1), commits.submit(2)];
+      await control.finishNext();
+      expect(control.batches).toEqual([[0]]);
+      while (control.batches.length === 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(control.batches).toEqual([[0], [1, 2]]);
+      await control.finishNext();
+      await expect(Promise.all(done)).resolves.toEqual(['done 0', 'done 1', 'done 2']);
+    });
   });
 });

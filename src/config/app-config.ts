@@ -323,6 +323,17 @@ export class AppConfig {
   @Min(1)
   USAGE_LOG_RETENTION_DAYS: number = 30;
 
+  /**
+   * Under load, how long each analytics aggregate write (rollups of stored usage events, off
+   * the request path) waits to gather more events: larger batches, fewer MongoDB writes. An
+   * event arriving while the writer is idle goes at once; reads in this process never wait
+   * for the linger, other processes may see aggregates this much later.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(1_000)
+  USAGE_AGGREGATE_LINGER_MS: number = 100;
+
   /** Keep the user's query (first 500 characters) in usage events and logs; false omits it everywhere. */
   @Transform(toBoolean)
   @IsBoolean()

@@ -60,7 +60,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   private readonly logger = new Logger(TokenTrackingService.name);
   private readonly calendar: UsageCalendar;
   private readonly background = new Set<Promise<unknown>>();
-  private readonly commits = new GroupCommit<PendingRecord, TrackedResult>((batch) => this.commit(batch), MAX_RECORDS_PER_COMMIT);
+  private readonly commits = new GroupCommit<PendingRecord, TrackedResult>((batch) => this.commit(batch), { maxBatch: MAX_RECORDS_PER_COMMIT });
 
   constructor(
     @InjectModel(UserTokenUsage.name) private readonly usage: Model<UserTokenUsage>,
