@@ -336,8 +336,12 @@ export function compileProjection(projection: Document | undefined, filter: Docu
     if (field.startsWith('$')) throw badValue(`FieldPath field names may not start with '$'. Consider using $getField or $setField.`);
     if (isPlainObject(projection[field]) && '$meta' in projection[field]) throw unsupported('$meta projection');
   }
-  const slices = fields.filter((field) => topLevelSlice(field, projection[field]) !== undefined);
-  const simple = fields.every((field) => (isBooleanLike(projection[field]) && !field.endsWith('.$')) || slices.includes(field));
+  const slices = new Map<string, Slice>();
+  for (const field of fields) {
+    const slice = topLevelSlice(field, projection[field]);
+    if (slice) slices.set(field, slice);
+  }
+  const simple = fields.every((field) => (isBooleanLike(projection[field]) && !field.endsWith('.$')) || slices.has(field));
   if (!simple) {
     const positional = fields.some((field) => field.endsWith('.$'));
     if (positional) {
@@ -349,9 +353,9 @@ export function compileProjection(projection: Document | undefined, filter: Docu
     return (doc) => withMingo('projection', () => aggregator.run([cloneDeep(doc)])[0] as Document);
   }
   const includeId = projection._id === undefined ? true : Boolean(projection._id);
-  const others = fields.filter((field) => field !== '_id' && !slices.includes(field));
+  const others = fields.filter((field) => field !== '_id' && !slices.has(field));
   const inclusion = others.some((field) => Boolean(projection[field]));
-  const sliced = slicer(slices.map((field) => [field, topLevelSlice(field, projection[field])!]));
+  const sliced = slicer([...slices]);
   for (const field of others) {
     if (Boolean(projection[field]) !== inclusion) {
       throw new MongoCommandError(
@@ -364,8 +368,8 @@ export function compileProjection(projection: Document | undefined, filter: Docu
   }
   const paths = others.map((field) => field.split('.'));
   // A $slice field alone leaves the projection exclusive: every other field stays.
-  if (inclusion || (others.length === 0 && slices.length === 0 && projection._id !== undefined && Boolean(projection._id))) {
-    const included = [...paths, ...slices.map((field) => [field])];
+  if (inclusion || (others.length === 0 && slices.size === 0 && projection._id !== undefined && Boolean(projection._id))) {
+    const included = [...paths, ...[...slices.keys()].map((field) => [field])];
     return (doc) => {
       const result: Document = {};
       if (includeId && '_id' in doc) result._id = doc._id;
