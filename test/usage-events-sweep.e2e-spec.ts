@@ -159,6 +159,7 @@ describe(`${UsageEventsService.name} sweep of pending aggregates`, () => {
     const lostClearing = jest.spyOn(collection, 'bulkWrite').mockRejectedValue(new MongoNetworkError('connection 9 to 127.0.0.1:27017 closed'));
     try {
       await events.record('unsettled-user', createUsageRecord({ recordId: 'unsettled-1', occurredAt: new Date('2031-01-09T10:00:00Z'), promptTokens: 10, completionTokens: 5 }));
+      await events.flushed();
       const once = { requests: 1, totalTokens: 15 };
       expect(await rollup('day:2031-01-09')).toMatchObject(once);
       expect((await stored('unsettled-1'))?.rollupsPending).toEqual(['day', 'month', 'userDay', 'userMonth']);

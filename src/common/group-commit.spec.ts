@@ -5,6 +5,11 @@ interface Deferred {
   reject(error: Error): void;
 }
 
+/** Lets the event loop turn (a commit starts on the turn after its first item). */
+async function turns(): Promise<void> {
+  for (let i = 0; i < 3; i += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** A commit function whose calls the test finishes by hand, recording each batch. */
 function controlledCommit() {
   const batches: number[][] = [];
@@ -27,25 +32,39 @@ function controlledCommit() {
     const next = pending.shift()!;
     if (error) next.reject(error);
     else next.resolve();
-    await new Promise((resolve) => setImmediate(resolve));
+    await turns();
   };
   return { commit, batches, finishNext, mostAtOnce: () => mostAtOnce };
 }
 
 describe(GroupCommit.name, () => {
-  it('commits an item submitted while idle at once, alone', async () => {
+  it('commits an item submitted while idle on the next turn of the event loop, alone', async () => {
     const control = controlledCommit();
     const commits = new GroupCommit(control.commit, { maxBatch: 10 });
     const done = commits.submit(1);
+    expect(control.batches).toEqual([]);
+    await turns();
     expect(control.batches).toEqual([[1]]);
     await control.finishNext();
     await expect(done).resolves.toBe('done 1');
   });
 
+  it('commits the items submitted in the same turn together', async () => {
+    const control = controlledCommit();
+    const commits = new GroupCommit(control.commit, { maxBatch: 10 });
+    const results = [commits.submit(1), commits.submit(2), commits.submit(3)];
+    await turns();
+    expect(control.batches).toEqual([[1, 2, 3]]);
+    await control.finishNext();
+    await expect(Promise.all(results)).resolves.toEqual(['done 1', 'done 2', 'done 3']);
+  });
+
   it('queues items while a commit runs and sends them together in the next one, one commit at a time', async () => {
     const control = controlledCommit();
     const commits = new GroupCommit(control.commit, { maxBatch: 10 });
-    const results = [commits.submit(1), commits.submit(2), commits.submit(3), commits.submit(4)];
+    const results = [commits.submit(1)];
+    await turns();
+    results.push(commits.submit(2), commits.submit(3), commits.submit(4));
     expect(control.batches).toEqual([[1]]);
     await control.finishNext();
     const late = commits.submit(5);
@@ -61,8 +80,9 @@ describe(GroupCommit.name, () => {
     const control = controlledCommit();
     const commits = new GroupCommit(control.commit, { maxBatch: 2 });
     const results = [1, 2, 3, 4, 5, 6].map((item) => commits.submit(item));
-    for (let i = 0; i < 4; i += 1) await control.finishNext();
-    expect(control.batches).toEqual([[1], [2, 3], [4, 5], [6]]);
+    await turns();
+    for (let i = 0; i < 3; i += 1) await control.finishNext();
+    expect(control.batches).toEqual([[1, 2], [3, 4], [5, 6]]);
     await expect(Promise.all(results)).resolves.toHaveLength(6);
   });
 
@@ -70,6 +90,7 @@ describe(GroupCommit.name, () => {
     const control = controlledCommit();
     const commits = new GroupCommit(control.commit, { maxBatch: 10 });
     const first = commits.submit(1);
+    await turns();
     const mixed = [commits.submit(2), commits.submit(-3), commits.submit(4)].map((promise) => promise.catch((error: Error) => error.message));
     await control.finishNext();
     const doomed = [commits.submit(5), commits.submit(6)].map((promise) => promise.catch((error: Error) => error.message));
@@ -89,28 +110,29 @@ describe(GroupCommit.name, () => {
   });
 
   describe('with a linger', () => {
-    const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-    it('commits an item that arrives while idle at once, and while busy gathers items until the batch is full', async () => {
+    it('commits an item that arrives while idle without lingering, and while busy gathers items until the batch is full', async () => {
       const control = controlledCommit();
       const commits = new GroupCommit(control.commit, { maxBatch: 3, lingerMs: 60_000 });
-      const results = [commits.submit(0), commits.submit(1), commits.submit(2)];
+      const results = [commits.submit(0)];
+      await turns();
+      results.push(commits.submit(1), commits.submit(2));
       expect(control.batches).toEqual([[0]]);
       await control.finishNext();
       expect(control.batches).toEqual([[0]]);
       results.push(commits.submit(3), commits.submit(4));
-      await tick();
+      await turns();
       expect(control.batches).toEqual([[0], [1, 2, 3]]);
       await control.finishNext();
       // The fifth item lingers again, behind the full batch.
       expect(control.batches).toEqual([[0], [1, 2, 3]]);
       commits.hurry();
-      await tick();
+      await turns();
       expect(control.batches).toEqual([[0], [1, 2, 3], [4]]);
       await control.finishNext();
       await expect(Promise.all(results)).resolves.toEqual(['done 0', 'done 1', 'done 2', 'done 3', 'done 4']);
-      // Idle again: the next item goes at once.
+      // Idle again: the next item goes on the next turn, without lingering.
       const later = commits.submit(5);
+      await turns();
       expect(control.batches).toHaveLength(4);
       await control.finishNext();
       await expect(later).resolves.toBe('done 5');
@@ -120,17 +142,17 @@ describe(GroupCommit.name, () => {
       const control = controlledCommit();
       const commits = new GroupCommit(control.commit, { maxBatch: 10, lingerMs: 60_000 });
       const first = commits.submit(0);
+      await turns();
       const early = [commits.submit(1), commits.submit(2)];
       commits.hurry();
       await control.finishNext();
       expect(control.batches).toEqual([[0], [1, 2]]);
       const late = commits.submit(3);
       await control.finishNext();
-      await tick();
       expect(control.batches).toEqual([[0], [1, 2]]);
       await expect(Promise.all([first, ...early])).resolves.toEqual(['done 0', 'done 1', 'done 2']);
       commits.hurry();
-      await tick();
+      await turns();
       expect(control.batches).toEqual([[0], [1, 2], [3]]);
       await control.finishNext();
       await expect(late).resolves.toBe('done 3');
@@ -139,7 +161,9 @@ describe(GroupCommit.name, () => {
     it('starts the commit when the linger runs out', async () => {
       const control = controlledCommit();
       const commits = new GroupCommit(control.commit, { maxBatch: 10, lingerMs: 20 });
-      const done = [commits.submit(0), commits.submit(1), commits.submit(2)];
+      const done = [commits.submit(0)];
+      await turns();
+      done.push(commits.submit(1), commits.submit(2));
       await control.finishNext();
       expect(control.batches).toEqual([[0]]);
       while (control.batches.length === 1) await new Promise((resolve) => setTimeout(resolve, 5));

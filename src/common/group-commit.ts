@@ -19,11 +19,12 @@ export interface GroupCommitOptions {
 }
 
 /**
- * Adaptive group commit: an item submitted while no commit is running is committed at once,
- * alone; items submitted while one runs wait and go together in the next commit (at most
- * maxBatch per commit). So a quiet service adds no latency, and a busy one writes as many
- * items per round trip as arrived during the previous one. With lingerMs, a commit that follows
- * another without a pause first waits that long (or until maxBatch items wait) to gather more.
+ * Adaptive group commit: a commit starts on the next turn of the event loop, with every item
+ * submitted until then (answers read in the same I/O poll go together); items submitted while
+ * it runs wait and go together in the next commit (at most maxBatch per commit). So a quiet
+ * service adds no more than a turn of latency, and a busy one writes as many items per round
+ * trip as arrived during the previous one. With lingerMs, a commit that follows another without
+ * a pause first waits that long (or until maxBatch items wait) to gather more.
  */
 export class GroupCommit<T, R> {
   private queue: Waiter<T, R>[] = [];
@@ -65,8 +66,7 @@ export class GroupCommit<T, R> {
   private async run(): Promise<void> {
     try {
       for (let busy = false; this.queue.length > 0; busy = true) {
-        const lingering = busy ? this.linger() : undefined;
-        if (lingering) await lingering;
+        await ((busy && this.linger()) || nextTurn());
         const batch = this.queue.splice(0, this.maxBatch);
         let outcomes: PromiseSettledResult<R>[];
         try {
@@ -85,7 +85,7 @@ export class GroupCommit<T, R> {
     }
   }
 
-  /** Waits lingerMs, unless the batch is full or a waiting item was hurried (then nothing to await: the commit starts in this tick). */
+  /** Waits lingerMs, unless the batch is full or a waiting item was hurried (then undefined). */
   private linger(): Promise<void> | undefined {
     const oldestWaiting = this.submitted - this.queue.length + 1;
     if (this.lingerMs === 0 || this.queue.length >= this.maxBatch || oldestWaiting <= this.hurried) return undefined;
@@ -99,3 +99,5 @@ export class GroupCommit<T, R> {
     });
   }
 }
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
