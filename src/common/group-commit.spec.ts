@@ -110,13 +110,19 @@ describe(GroupCommit.name, () => {
   });
 
   describe('with a linger', () => {
-    it('commits an item that arrives while idle without lingering, and while busy gathers items until the batch is full', async () => {
+    /** A group commit whose first item (0) is being committed, so whatever comes next arrives while busy. */
+    async function busy(options: { maxBatch: number; lingerMs: number }) {
       const control = controlledCommit();
-      const commits = new GroupCommit(control.commit, { maxBatch: 3, lingerMs: 60_000 });
-      const results = [commits.submit(0)];
+      const commits = new GroupCommit(control.commit, options);
+      const first = commits.submit(0);
       await turns();
-      results.push(commits.submit(1), commits.submit(2));
       expect(control.batches).toEqual([[0]]);
+      return { control, commits, first };
+    }
+
+    it('commits an item that arrives while idle without lingering, and while busy gathers items until the batch is full', async () => {
+      const { control, commits, first } = await busy({ maxBatch: 3, lingerMs: 60_000 });
+      const results = [first, commits.submit(1), commits.submit(2)];
       await control.finishNext();
       expect(control.batches).toEqual([[0]]);
       results.push(commits.submit(3), commits.submit(4));
@@ -139,10 +145,7 @@ describe(GroupCommit.name, () => {
     });
 
     it('commits at once what was submitted before hurry(), and lingers for what came after', async () => {
-      const control = controlledCommit();
-      const commits = new GroupCommit(control.commit, { maxBatch: 10, lingerMs: 60_000 });
-      const first = commits.submit(0);
-      await turns();
+      const { control, commits, first } = await busy({ maxBatch: 10, lingerMs: 60_000 });
       const early = [commits.submit(1), commits.submit(2)];
       commits.hurry();
       await control.finishNext();
@@ -159,11 +162,8 @@ describe(GroupCommit.name, () => {
     });
 
     it('starts the commit when the linger runs out', async () => {
-      const control = controlledCommit();
-      const commits = new GroupCommit(control.commit, { maxBatch: 10, lingerMs: 20 });
-      const done = [commits.submit(0)];
-      await turns();
-      done.push(commits.submit(1), commits.submit(2));
+      const { control, commits, first } = await busy({ maxBatch: 10, lingerMs: 20 });
+      const done = [first, commits.submit(1), commits.submit(2)];
       await control.finishNext();
       expect(control.batches).toEqual([[0]]);
       while (control.batches.length === 1) await new Promise((resolve) => setTimeout(resolve, 5));

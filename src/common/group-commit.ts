@@ -13,7 +13,7 @@ export interface GroupCommitOptions {
   /**
    * While busy, how long each commit after the first waits for more items before it starts
    * (0: at once). For commits nobody waits on, where a little delay buys larger batches under
-   * load; an item arriving while idle is still committed at once. hurry() cuts it short.
+   * load; an item arriving while idle never lingers. hurry() cuts it short.
    */
   lingerMs?: number;
 }

@@ -326,7 +326,7 @@ export class AppConfig {
   /**
    * Under load, how long each analytics aggregate write (rollups of stored usage events, off
    * the request path) waits to gather more events: larger batches, fewer MongoDB writes. An
-   * event arriving while the writer is idle goes at once; reads in this process never wait
+   * event arriving while the writer is idle does not wait; reads in this process never wait
    * for the linger, other processes may see aggregates this much later.
    */
   @IsInt()
