@@ -7,7 +7,7 @@ import { Logger } from 'nestjs-pino';
 import { LogController } from 'fastify';
 import pino from 'pino';
 import { AppModule } from './app.module';
-import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/access.decorator';
+import { API_KEY_SCHEME, BEARER_SCHEME, METRICS_SCHEME } from './auth/access.decorator';
 import type { Principal } from './auth/principal';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { registerHttpSecurity } from './common/http-security';
@@ -80,16 +80,17 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     );
   });
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('token-ledger')
-      .setDescription('AI chat, code and plugin generation with an exact per-user token and cost ledger')
-      .setVersion('0.1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key: Authorization: Bearer tl_...' }, BEARER_SCHEME)
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API key in the x-api-key header' }, API_KEY_SCHEME)
-      .build(),
-  );
+  const documentConfig = new DocumentBuilder()
+    .setTitle('token-ledger')
+    .setDescription('AI chat, code and plugin generation with an exact per-user token and cost ledger')
+    .setVersion('0.1.0')
+    .addServer('/', 'This service')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key: Authorization: Bearer tl_...' }, BEARER_SCHEME)
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API key in the x-api-key header' }, API_KEY_SCHEME)
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, needed only when it is set' }, METRICS_SCHEME)
+    .build();
+  documentConfig.info.license = { name: 'UNLICENSED' };
+  const document = SwaggerModule.createDocument(app, documentConfig);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   return app;
 }

@@ -1,5 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../auth/access.decorator';
 import {
   RecentUsageQueryDto,
@@ -10,6 +10,7 @@ import {
   TokenUsageResponseDto,
 } from './dto/search-token-usage.dto';
 import { UsageAnalyticsService } from './usage-analytics.service';
+import { ApiErrorResponses } from '../common/api-responses.decorator';
 
 /** Seed 004's token usage endpoints. */
 @ApiTags('analytics')
@@ -21,7 +22,7 @@ export class SearchTokenUsageController {
   @Access('user', { owner: 'query:user' })
   @ApiOperation({ summary: "One user's usage over the last `days` days: totals, by operation type, by model, by day" })
   @ApiOkResponse({ type: TokenUsageResponseDto })
-  @ApiBadRequestResponse({ description: 'Bad filter, or no user named by an admin or service key' })
+  @ApiErrorResponses('validation')
   usage(@Query() query: TokenUsageQueryDto): Promise<TokenUsageResponseDto> {
     return this.analytics.userUsage(query.user, query.days, query);
   }
@@ -30,6 +31,7 @@ export class SearchTokenUsageController {
   @Access('user', { owner: 'query:user' })
   @ApiOperation({ summary: "A user's most recent usage events, newest first" })
   @ApiOkResponse({ type: RecentUsageResponseDto })
+  @ApiErrorResponses('validation')
   recent(@Query() query: RecentUsageQueryDto): Promise<RecentUsageResponseDto> {
     return this.analytics.recent(query.user, query.limit, query);
   }
@@ -38,6 +40,7 @@ export class SearchTokenUsageController {
   @Access('admin')
   @ApiOperation({ summary: 'System-wide usage over the last `days` days with a per-user breakdown (admin)' })
   @ApiOkResponse({ type: SystemTokenUsageResponseDto })
+  @ApiErrorResponses('validation')
   all(@Query() query: SystemTokenUsageQueryDto): Promise<SystemTokenUsageResponseDto> {
     return this.analytics.systemUsage(query.user, query.days, query, query.limit);
   }

@@ -1,10 +1,11 @@
 import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Access } from '../auth/access.decorator';
 import { UsageEventsPageDto, UsageEventsQueryDto } from './dto/usage-events-query.dto';
-import { toCsv } from './usage-event.mapper';
+import { CSV_COLUMNS, toCsv } from './usage-event.mapper';
 import { UsageEventsService } from './usage-events.service';
+import { ApiErrorResponses, ApiOkJsonOr } from '../common/api-responses.decorator';
 
 @ApiTags('analytics')
 @Controller('api/v1/usage-events')
@@ -14,8 +15,8 @@ export class UsageEventsController {
   @Get()
   @Access('user', { owner: 'query:user' })
   @ApiOperation({ summary: 'Usage events, newest first, filtered and paginated; CSV (billing export) with Accept: text/csv' })
-  @ApiProduces('application/json', 'text/csv')
-  @ApiOkResponse({ type: UsageEventsPageDto })
+  @ApiOkJsonOr(UsageEventsPageDto, { 'text/csv': { schema: { type: 'string' }, example: `${CSV_COLUMNS.join(',')}\r\n` } }, 'A page of events as JSON, or CSV with Accept: text/csv (next page cursor in x-next-cursor)')
+  @ApiErrorResponses('validation')
   async list(
     @Query() { user, limit, cursor, ...filter }: UsageEventsQueryDto,
     @Headers('accept') accept: string | undefined,

@@ -15,6 +15,7 @@ import {
 } from './dto/usage-stats.dto';
 import { UsageAnalyticsService } from './usage-analytics.service';
 import { UsageEventsService } from './usage-events.service';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 
 /** Seed 002's admin usage API and tool-call tracking. */
 @ApiTags('analytics')
@@ -29,6 +30,7 @@ export class UsageStatsController {
   @Access('user', { owner: 'body:userId' })
   @ApiOperation({ summary: 'Record one tool call (a tool_call usage event with zero tokens)' })
   @ApiCreatedResponse({ type: TrackToolUsageResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   async trackTool(@Body() dto: TrackToolUsageDto, @Req() request: FastifyRequest): Promise<TrackToolUsageResponseDto> {
     const { recordId, tier } = await this.events.recordToolCall({ ...dto, requestId: request.id });
     return { status: 'ok', recordId, toolName: dto.toolName, tier };
@@ -38,6 +40,7 @@ export class UsageStatsController {
   @Access('admin')
   @ApiOperation({ summary: 'Usage of a period: totals, active users, cost, by tier, tools, providers, models, operations, 30-day trend, top users' })
   @ApiOkResponse({ type: UsageOverviewDto })
+  @ApiErrorResponses('validation')
   overview(@Query() { period }: UsagePeriodQueryDto): Promise<UsageOverviewDto> {
     return this.analytics.overview(period);
   }
@@ -54,6 +57,7 @@ export class UsageStatsController {
   @Access('admin')
   @ApiOperation({ summary: 'Usage of each of the last `days` days' })
   @ApiOkResponse({ type: UsageHistoryDto })
+  @ApiErrorResponses('validation')
   history(@Query() { days }: UsageHistoryQueryDto): Promise<UsageHistoryDto> {
     return this.analytics.history(days);
   }
@@ -78,6 +82,7 @@ export class UsageStatsController {
   @Access('admin')
   @ApiOperation({ summary: 'The most-called tools (all time by default)' })
   @ApiOkResponse({ type: ToolUsageReportDto })
+  @ApiErrorResponses('validation')
   mostUsedTools(@Query() { limit, period }: MostUsedToolsQueryDto): Promise<ToolUsageReportDto> {
     return this.analytics.toolReport(period, limit);
   }

@@ -1,17 +1,12 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiExtension,
-  ApiForbiddenResponse,
-  ApiSecurity,
-  ApiTooManyRequestsResponse,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiExtension, ApiSecurity } from '@nestjs/swagger';
+import { ApiErrorResponses } from '../common/api-responses.decorator';
 
 export const ACCESS_METADATA = 'token-ledger:access';
 /** Names of the security schemes declared in app.factory's DocumentBuilder. */
 export const BEARER_SCHEME = 'bearer';
 export const API_KEY_SCHEME = 'api-key';
+export const METRICS_SCHEME = 'metrics-token';
 
 export type OwnerSource = `param:${string}` | `body:${string}` | `query:${string}`;
 export type AccessLevel = 'public' | 'admin' | 'service' | 'user';
@@ -47,7 +42,8 @@ export function Access(level: 'service'): AccessDecorator;
 export function Access(level: 'user', options: { owner: OwnerSource }): AccessDecorator;
 export function Access(level: AccessLevel, options?: { owner: OwnerSource }): AccessDecorator {
   const policy = toPolicy(level, options);
-  if (policy.level === 'public') return applyDecorators(SetMetadata(ACCESS_METADATA, policy)) as AccessDecorator;
+  // An empty security requirement documents that no key is needed.
+  if (policy.level === 'public') return applyDecorators(SetMetadata(ACCESS_METADATA, policy), ApiSecurity({})) as AccessDecorator;
   const description = policy.level === 'user'
     ? `${LEVEL_DESCRIPTIONS.user} (${policy.owner.source} ${policy.owner.field})`
     : LEVEL_DESCRIPTIONS[policy.level];
@@ -56,9 +52,7 @@ export function Access(level: AccessLevel, options?: { owner: OwnerSource }): Ac
     ApiBearerAuth(BEARER_SCHEME),
     ApiSecurity(API_KEY_SCHEME),
     ApiExtension('x-access', { level: policy.level, ...(policy.level === 'user' ? { owner: options!.owner } : {}) }),
-    ApiUnauthorizedResponse({ description: 'Missing, unknown or revoked API key' }),
-    ApiForbiddenResponse({ description: `The key's role or user may not do this: ${description}` }),
-    ApiTooManyRequestsResponse({ description: 'Per-key rate limit exceeded; see Retry-After' }),
+    ApiErrorResponses('unauthorized', { kind: 'forbidden', description: `The key's role or user may not do this: ${description}` }, 'rate-limit'),
   ) as AccessDecorator;
 }
 

@@ -1,10 +1,11 @@
 import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from './access.decorator';
 import { ApiKeysService } from './api-keys.service';
 import { ApiKeyIdParamDto } from './dto/api-key-id-param.dto';
 import { ApiKeyResponseDto, CreatedApiKeyResponseDto } from './dto/api-key-response.dto';
 import { CreateApiKeyDto } from './dto/create-api-key.dto';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 
 @ApiTags('admin')
 @Controller('admin/api-keys')
@@ -15,6 +16,7 @@ export class ApiKeysController {
   @Post()
   @ApiOperation({ summary: 'Create an API key; the key is in this response only' })
   @ApiCreatedResponse({ type: CreatedApiKeyResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   create(@Body() dto: CreateApiKeyDto): Promise<CreatedApiKeyResponseDto> {
     return this.apiKeys.create(dto);
   }
@@ -29,8 +31,7 @@ export class ApiKeysController {
   @Delete(':id')
   @ApiOperation({ summary: 'Revoke an API key (at once in this process; within API_KEY_CACHE_MS elsewhere)' })
   @ApiOkResponse({ type: ApiKeyResponseDto })
-  @ApiBadRequestResponse({ description: 'Malformed id' })
-  @ApiNotFoundResponse({ description: 'No such key' })
+  @ApiErrorResponses('validation', { kind: 'not-found', description: 'No such key' })
   revoke(@Param() { id }: ApiKeyIdParamDto): Promise<ApiKeyResponseDto> {
     return this.apiKeys.revoke(id);
   }

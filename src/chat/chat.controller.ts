@@ -7,6 +7,7 @@ import { ChatMessageDto } from './dto/chat-message.dto';
 import { ChatMessageResponseDto } from './dto/chat-message-response.dto';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ReportsUsage } from '../limits/usage-headers.interceptor';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 
 @ApiTags('chat')
 @Controller('chat')
@@ -20,6 +21,7 @@ export class ChatController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Answer a plugin question or change request; every AI call is tracked for username' })
   @ApiOkResponse({ type: ChatMessageResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   message(@Body() dto: ChatMessageDto, @Req() request: FastifyRequest): Promise<ChatMessageResponseDto> {
     return this.chat.handleMessage(dto, request.id);
   }

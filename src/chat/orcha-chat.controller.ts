@@ -7,6 +7,7 @@ import { OrchaChatService } from './orcha-chat.service';
 import { Access } from '../auth/access.decorator';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ReportsUsage } from '../limits/usage-headers.interceptor';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 
 @ApiTags('chat')
 @Controller('api/v1/orcha')
@@ -20,6 +21,7 @@ export class OrchaChatController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Chat; the answer carries the 24-hour rolling window and this request\'s usage' })
   @ApiOkResponse({ type: OrchaChatResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   chat(@Body() dto: OrchaChatDto, @Req() request: FastifyRequest): Promise<OrchaChatResponseDto> {
     return this.orcha.chat(dto, request.id);
   }

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Access } from '../auth/access.decorator';
 import { Idempotent } from '../idempotency/idempotent.decorator';
@@ -9,6 +9,7 @@ import { EmbedResourceDto } from './dto/embed-resource.dto';
 import { ResourceIdParamDto, ResourceOwnerQueryDto } from './dto/resource-owner.dto';
 import { EmbeddingsService } from './embeddings.service';
 import { ReportsUsage } from '../limits/usage-headers.interceptor';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 
 @ApiTags('embeddings')
 @Controller('embeddings')
@@ -22,6 +23,7 @@ export class EmbeddingsController {
   @Idempotent()
   @ApiOperation({ summary: "Embed a resource (one text or many) in token chunks; with a userId the chunks become that user's searchable resource, replacing earlier ones. Cached chunks cost no tokens" })
   @ApiOkResponse({ type: EmbedResourceResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   embed(@Body() dto: EmbedResourceDto, @Req() request: FastifyRequest): Promise<EmbedResourceResponseDto> {
     return this.embeddings.embedResource(dto, request.id);
   }
@@ -30,7 +32,7 @@ export class EmbeddingsController {
   @Access('user', { owner: 'query:userId' })
   @ApiOperation({ summary: "Remove a resource's stored chunks from the owner's search" })
   @ApiOkResponse({ type: DeleteResourceResponseDto })
-  @ApiNotFoundResponse({ description: 'The user has no stored chunks of this resource' })
+  @ApiErrorResponses('validation', { kind: 'not-found', description: 'The user has no stored chunks of this resource' })
   remove(@Param() params: ResourceIdParamDto, @Query() query: ResourceOwnerQueryDto): Promise<DeleteResourceResponseDto> {
     return this.embeddings.removeResource(query.userId, params.resourceId);
   }

@@ -1,16 +1,36 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { HeaderObject } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { AiStreamEvent } from '../ai/ai.service';
 import { Access } from '../auth/access.decorator';
+import { AI_ERRORS, ApiErrorResponses, ApiOkJsonOr, ApiSuccessHeaders, BODY_ERRORS } from '../common/api-responses.decorator';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { UsageLimitsService } from '../limits/usage-limits.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
+import { ChatCompletionResponseDto } from './dto/chat-completion-response.dto';
 import { EmbeddingsRequestDto } from './dto/embeddings-request.dto';
+import { EmbeddingsResponseDto } from './dto/embeddings-response.dto';
+import { ModelListResponseDto } from './dto/model-list-response.dto';
 import { GatewayService, LedgerFigures } from './gateway.service';
 
 const LEDGER_HEADER = 'x-token-ledger';
+
+const integer = (description: string): HeaderObject => ({ description, schema: { type: 'integer' } });
+const LEDGER_HEADERS: Record<string, HeaderObject> = {
+  [`${LEDGER_HEADER}-user`]: { description: 'Whose usage this was', schema: { type: 'string' } },
+  [`${LEDGER_HEADER}-prompt-tokens`]: integer('Prompt tokens billed for this request (every provider call it made)'),
+  [`${LEDGER_HEADER}-completion-tokens`]: integer('Completion tokens billed for this request'),
+  [`${LEDGER_HEADER}-total-tokens`]: integer('Tokens billed for this request'),
+  [`${LEDGER_HEADER}-cost-usd`]: { description: 'Cost of this request in USD', schema: { type: 'string', example: '0.000123' } },
+  [`${LEDGER_HEADER}-estimated`]: { description: 'true when a count came from the tokenizer instead of the provider', schema: { type: 'string', enum: ['true', 'false'] } },
+  [`${LEDGER_HEADER}-tracking-enabled`]: { description: 'false when the ledger could not be written', schema: { type: 'string', enum: ['true', 'false'] } },
+  [`${LEDGER_HEADER}-tier`]: { description: "The user's tier", schema: { type: 'string' } },
+  [`${LEDGER_HEADER}-remaining-tokens`]: integer('Tokens left in the 24-hour window (absent when unlimited)'),
+  [`${LEDGER_HEADER}-remaining-usd`]: { description: 'USD left this month (absent without a monthly cost limit)', schema: { type: 'string', example: '0.950000' } },
+  [`${LEDGER_HEADER}-reset`]: { description: 'When the 24-hour window resets (ISO 8601)', schema: { type: 'string', format: 'date-time' } },
+};
 
 /** OpenAI-compatible endpoints, so unmodified OpenAI clients are tracked per user. */
 @ApiTags('openai-compatible')
@@ -25,9 +45,20 @@ export class GatewayController {
   @HttpCode(200)
   @Access('user', { owner: 'body:user' })
   @Idempotent()
-  @ApiOperation({ summary: 'OpenAI chat completions (stream: true answers with server-sent events)' })
-  @ApiProduces('application/json', 'text/event-stream')
-  async chatCompletions(@Body() dto: ChatCompletionRequestDto, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply) {
+  @ApiOperation({ summary: 'Create a chat completion, OpenAI-compatible and tracked for `user` (stream: true answers with server-sent events)' })
+  @ApiOkJsonOr(ChatCompletionResponseDto, {
+    'text/event-stream': {
+      schema: { type: 'string' },
+      example: 'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\ndata: [DONE]\n\n',
+    },
+  }, 'The completion; with stream: true, chat.completion.chunk events ending in [DONE]')
+  @ApiSuccessHeaders(LEDGER_HEADERS)
+  @ApiErrorResponses(BODY_ERRORS, AI_ERRORS)
+  async chatCompletions(
+    @Body() dto: ChatCompletionRequestDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ChatCompletionResponseDto | void> {
     const userId = requireUser(dto.user);
     if (dto.stream) return this.streamCompletion(dto, userId, request, reply);
     const { body, figures } = await this.gateway.complete(dto, { userId, requestId: request.id });
@@ -39,8 +70,15 @@ export class GatewayController {
   @HttpCode(200)
   @Access('user', { owner: 'body:user' })
   @Idempotent()
-  @ApiOperation({ summary: 'OpenAI embeddings (cached texts cost no tokens)' })
-  async embeddings(@Body() dto: EmbeddingsRequestDto, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply) {
+  @ApiOperation({ summary: 'Create embeddings, OpenAI-compatible and tracked for `user`; cached texts cost no tokens' })
+  @ApiOkResponse({ type: EmbeddingsResponseDto })
+  @ApiSuccessHeaders({ ...LEDGER_HEADERS, [`${LEDGER_HEADER}-cache-hits`]: integer('Inputs answered from the embedding cache') })
+  @ApiErrorResponses(BODY_ERRORS, AI_ERRORS)
+  async embeddings(
+    @Body() dto: EmbeddingsRequestDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<EmbeddingsResponseDto> {
     const userId = requireUser(dto.user);
     const { body, figures } = await this.gateway.embed(dto, { userId, requestId: request.id });
     await this.setLedgerHeaders(reply, userId, figures);
@@ -51,9 +89,10 @@ export class GatewayController {
   @Get('models')
   // Any key may list models (OpenAI clients do this with whatever key they hold).
   @Access('user', { owner: 'query:user' })
-  @ApiOperation({ summary: 'The configured models' })
-  @ApiOkResponse({ description: 'OpenAI model list' })
-  models() {
+  @ApiOperation({ summary: 'List the models this service answers with (OpenAI-compatible)' })
+  @ApiOkResponse({ type: ModelListResponseDto })
+  @ApiErrorResponses('validation')
+  models(): ModelListResponseDto {
     return this.gateway.models();
   }
 

@@ -1,10 +1,10 @@
 import { applyDecorators, CallHandler, ExecutionContext, Injectable, NestInterceptor, UseInterceptors } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, Observable } from 'rxjs';
 import { mergeMap } from 'rxjs/operators';
 import { ACCESS_METADATA, AccessPolicy } from '../auth/access.decorator';
+import { AI_ERRORS, ApiErrorResponses, ApiSuccessHeaders } from '../common/api-responses.decorator';
 import { UsageLimitsService } from './usage-limits.service';
 
 export const USAGE_HEADERS = {
@@ -58,17 +58,17 @@ export class UsageHeadersInterceptor implements NestInterceptor {
 }
 
 /** Marks an AI endpoint: its responses carry the user's remaining budget headers. */
-export function ReportsUsage(): MethodDecorator & ClassDecorator {
+export function ReportsUsage(): MethodDecorator {
   return applyDecorators(
     UseInterceptors(UsageHeadersInterceptor),
-    ApiResponse({
-      status: '2XX',
-      description: 'Successful AI call',
-      headers: {
-        [USAGE_HEADERS.tier]: { description: "The user's tier", schema: { type: 'string' } },
-        [USAGE_HEADERS.remaining]: { description: 'Tokens left in the 24-hour window', schema: { type: 'integer' } },
-        [USAGE_HEADERS.reset]: { description: 'When the 24-hour window resets (ISO 8601)', schema: { type: 'string' } },
-      },
+    ApiSuccessHeaders({
+      [USAGE_HEADERS.tier]: { description: "The user's tier", schema: { type: 'string' } },
+      [USAGE_HEADERS.limit]: { description: "The tier's 24-hour token limit (absent when unlimited)", schema: { type: 'integer' } },
+      [USAGE_HEADERS.remaining]: { description: 'Tokens left in the 24-hour window', schema: { type: 'integer' } },
+      [USAGE_HEADERS.reset]: { description: 'When the 24-hour window resets (ISO 8601)', schema: { type: 'string', format: 'date-time' } },
+      [USAGE_HEADERS.dailyRemaining]: { description: 'Tokens left today (absent without a daily limit)', schema: { type: 'integer' } },
+      [USAGE_HEADERS.monthlyRemaining]: { description: 'USD left this month (absent without a monthly cost limit)', schema: { type: 'string', example: '0.950000' } },
     }),
-  ) as MethodDecorator & ClassDecorator;
+    ApiErrorResponses(AI_ERRORS),
+  );
 }

@@ -4,6 +4,7 @@ import { UserIdParamDto } from '../token-tracking/dto/user-id-param.dto';
 import { toLimitsDto, WindowUsageResponseDto } from './dto/window-usage.dto';
 import { LimitState, UsageLimitsService, WINDOW_MS } from './usage-limits.service';
 import { Access } from '../auth/access.decorator';
+import { ApiErrorResponses } from '../common/api-responses.decorator';
 
 function toResponse(userId: string, state: LimitState): WindowUsageResponseDto {
   return {
@@ -28,6 +29,7 @@ export class UsageWindowController {
   @Access('user', { owner: 'param:userId' })
   @ApiOperation({ summary: "A user's 24-hour rolling window, tier limits and what remains" })
   @ApiOkResponse({ type: WindowUsageResponseDto })
+  @ApiErrorResponses('validation')
   async usage(@Param() { userId }: UserIdParamDto): Promise<WindowUsageResponseDto> {
     return toResponse(userId, await this.limits.state(userId));
   }
@@ -37,6 +39,7 @@ export class UsageWindowController {
   @HttpCode(200)
   @ApiOperation({ summary: "Clear a user's rolling window (admin)" })
   @ApiOkResponse({ type: WindowUsageResponseDto })
+  @ApiErrorResponses('validation')
   async reset(@Param() { userId }: UserIdParamDto): Promise<WindowUsageResponseDto> {
     await this.limits.resetWindow(userId);
     return toResponse(userId, await this.limits.state(userId));

@@ -1,7 +1,8 @@
 import { Controller, Get, Headers, Res, UseGuards } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Access } from '../auth/access.decorator';
+import { Access, METRICS_SCHEME } from '../auth/access.decorator';
+import { ApiErrorResponses, ApiOkJsonOr } from '../common/api-responses.decorator';
 import { MetricsResponseDto } from './dto/metrics-response.dto';
 import { MetricsService } from './metrics.service';
 import { MetricsTokenGuard } from './metrics-token.guard';
@@ -16,14 +17,14 @@ export function wantsPrometheus(accept: string | undefined): boolean {
 @Controller('metrics')
 @Access('public')
 @UseGuards(MetricsTokenGuard)
-@ApiUnauthorizedResponse({ description: 'METRICS_TOKEN is set and the request does not carry it' })
+@ApiSecurity(METRICS_SCHEME)
+@ApiErrorResponses({ kind: 'unauthorized', description: 'METRICS_TOKEN is set and the request does not carry it' })
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Seed 001 metrics JSON; Prometheus text exposition with Accept: text/plain or application/openmetrics-text' })
-  @ApiProduces('application/json', 'text/plain')
-  @ApiOkResponse({ type: MetricsResponseDto })
+  @ApiOperation({ summary: 'Service metrics as JSON: requests, tokens, cost, latency and errors; Prometheus text with Accept: text/plain or application/openmetrics-text' })
+  @ApiOkJsonOr(MetricsResponseDto, { 'text/plain': { schema: { type: 'string' }, example: '# HELP noki_ai_tokens_total Tokens used, by type (seed metric name)\n# TYPE noki_ai_tokens_total counter\nnoki_ai_tokens_total{type="prompt"} 1250\n' } }, 'Metrics as JSON, or Prometheus text')
   async metricsJson(@Headers('accept') accept: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<MetricsResponseDto | string> {
     if (!wantsPrometheus(accept)) return this.metrics.snapshot();
     return this.prometheus(reply);

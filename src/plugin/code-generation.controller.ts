@@ -7,6 +7,7 @@ import { GenerateCodeResponseDto } from './dto/plugin-responses.dto';
 import { PluginService } from './plugin.service';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ReportsUsage } from '../limits/usage-headers.interceptor';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 
 @ApiTags('ai')
 @Controller('ai')
@@ -20,6 +21,7 @@ export class CodeGenerationController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Enhance the prompt, then generate plugin code; tracked when userId is given' })
   @ApiOkResponse({ type: GenerateCodeResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   generateCode(@Body() dto: GenerateCodeDto, @Req() request: FastifyRequest): Promise<GenerateCodeResponseDto> {
     return this.plugins.generateCode(dto, request.id);
   }

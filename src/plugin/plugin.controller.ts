@@ -1,5 +1,5 @@
 import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
-import { ApiBadGatewayResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Access } from '../auth/access.decorator';
 import { GeneratePluginDto, GeneratePluginOptionalUserDto } from './dto/generate-plugin.dto';
@@ -7,10 +7,10 @@ import { GeneratePluginResponseDto } from './dto/plugin-responses.dto';
 import { PluginService } from './plugin.service';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ReportsUsage } from '../limits/usage-headers.interceptor';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 
 @ApiTags('plugin')
 @Controller('plugin')
-@ApiBadGatewayResponse({ description: 'The provider failed, or its answer could not be parsed after one repair attempt' })
 export class PluginController {
   constructor(private readonly plugins: PluginService) {}
 
@@ -21,6 +21,7 @@ export class PluginController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Generate a plugin project (compiled when autoCompile is true); always tracked' })
   @ApiOkResponse({ type: GeneratePluginResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   generate(@Body() dto: GeneratePluginDto, @Req() request: FastifyRequest): Promise<GeneratePluginResponseDto> {
     return this.plugins.generate(dto, 'requested', request.id);
   }
@@ -32,6 +33,7 @@ export class PluginController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Generate and compile a plugin project; tracked when userId is given' })
   @ApiOkResponse({ type: GeneratePluginResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   generateAndCompile(@Body() dto: GeneratePluginOptionalUserDto, @Req() request: FastifyRequest): Promise<GeneratePluginResponseDto> {
     return this.plugins.generate(dto, 'always', request.id);
   }
@@ -43,6 +45,7 @@ export class PluginController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Generate a plugin project without compiling; tracked when userId is given' })
   @ApiOkResponse({ type: GeneratePluginResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   generateOnly(@Body() dto: GeneratePluginOptionalUserDto, @Req() request: FastifyRequest): Promise<GeneratePluginResponseDto> {
     return this.plugins.generate(dto, 'never', request.id);
   }

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, HttpException, Post, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Access } from '../auth/access.decorator';
 import { Idempotent } from '../idempotency/idempotent.decorator';
@@ -9,6 +9,7 @@ import { RagAnswerResponseDto, SearchCacheStatsDto, SemanticSearchResponseDto } 
 import { SemanticSearchDto } from './dto/semantic-search.dto';
 import { RagService } from './rag.service';
 import { SearchService } from './search.service';
+import { ApiErrorResponses, ApiOkJsonOr, BODY_ERRORS } from '../common/api-responses.decorator';
 
 @ApiTags('search')
 @Controller('api/v1/search')
@@ -25,6 +26,7 @@ export class SearchController {
   @HttpCode(200)
   @ApiOperation({ summary: "The user's chunks nearest to the query (cosine similarity); cached query embeddings cost no tokens" })
   @ApiOkResponse({ type: SemanticSearchResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   semantic(@Body() dto: SemanticSearchDto, @Req() request: FastifyRequest): Promise<SemanticSearchResponseDto> {
     return this.search.semanticSearch(dto, request.id);
   }
@@ -35,8 +37,10 @@ export class SearchController {
   @Access('user', { owner: 'body:userId' })
   @HttpCode(200)
   @ApiOperation({ summary: "Answer from the user's resources, citing resource ids (stream: true answers with server-sent events)" })
-  @ApiProduces('application/json', 'text/event-stream')
-  @ApiOkResponse({ type: RagAnswerResponseDto })
+  @ApiOkJsonOr(RagAnswerResponseDto, {
+    'text/event-stream': { schema: { type: 'string' }, example: 'data: {"type":"delta","text":"Paris"}\n\ndata: [DONE]\n\n' },
+  }, 'The answer; with stream: true, server-sent events ending in [DONE]')
+  @ApiErrorResponses(BODY_ERRORS)
   async answer(@Body() dto: RagAnswerDto, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply) {
     if (dto.stream) return this.streamAnswer(dto, request, reply);
     return this.rag.answer(dto, request.id);

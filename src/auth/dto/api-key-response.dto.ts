@@ -12,10 +12,10 @@ export class ApiKeyResponseDto {
   @ApiProperty({ enum: ROLES })
   role!: Role;
 
-  @ApiPropertyOptional({ example: 'user123', nullable: true })
+  @ApiPropertyOptional({ example: 'user123', nullable: true, type: String })
   userId!: string | null;
 
-  @ApiPropertyOptional({ example: 'mobile app backend', nullable: true })
+  @ApiPropertyOptional({ example: 'mobile app backend', nullable: true, type: String })
   name!: string | null;
 
   @ApiProperty()
