@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import request from 'supertest';
 import ts from 'typescript';
-import { createTestApp } from './support/test-app';
+import type { AddressInfo } from 'node:net';
+import { createTestApp, TestApp } from './support/test-app';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(__dirname, '..');
@@ -32,17 +33,14 @@ interface OpenApiOperation {
 }
 
 describe('OpenAPI document (/docs-json)', () => {
+  let testApp: TestApp;
   let dir: string;
   let documentPath: string;
   let document: { paths: Record<string, Record<string, OpenApiOperation>> };
 
   beforeAll(async () => {
-    const testApp = await createTestApp();
-    try {
-      document = (await request(testApp.http).get('/docs-json').expect(200)).body;
-    } finally {
-      await testApp.close();
-    }
+    testApp = await createTestApp();
+    document = (await request(testApp.http).get('/docs-json').expect(200)).body;
     // Inside the repository (test-artifacts/ is ignored), so the generated client resolves openapi-fetch.
     await mkdir(join(ROOT, 'test-artifacts'), { recursive: true });
     dir = await mkdtemp(join(ROOT, 'test-artifacts', 'openapi-'));
@@ -51,6 +49,7 @@ describe('OpenAPI document (/docs-json)', () => {
   });
 
   afterAll(async () => {
+    await testApp?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -117,5 +116,47 @@ describe('OpenAPI document (/docs-json)', () => {
 
     expect(diagnosticsOf(clientPath)).toEqual([]);
     expect(diagnosticsOf(driftedPath)).toEqual([expect.stringContaining("Property 'tokensUsedThisCall' does not exist")]);
+  });
+
+  it('the same client, run against the service, gets every field it reads', async () => {
+    await testApp.app.listen(0, '127.0.0.1');
+    const { port } = testApp.app.getHttpServer().address() as AddressInfo;
+    // The type-checked source itself, loaded by path (its types stripped by the test transform);
+    // its result types were checked above, so here they are only runtime values.
+    type Loose = Record<string, (...args: any[]) => Promise<any>>;
+    const { createSeedClient } = require(CLIENT_SOURCE) as { createSeedClient(baseUrl: string, apiKey: string): Loose };
+    const client = createSeedClient(`http://127.0.0.1:${port}`, testApp.adminKey);
+
+    const plugin = await client.generatePlugin('typed-client-user', 'A plugin that teleports players home');
+    if (!('files' in plugin)) throw new Error(`generatePlugin failed: ${JSON.stringify(plugin)}`);
+    expect(plugin.files.length).toBeGreaterThan(0);
+    expect(plugin.thisRequest).toBeGreaterThan(0);
+    expect(plugin.allTime).toBe(plugin.thisRequest);
+    expect(plugin.remaining).toMatch(/^\d+$/);
+
+    const chat = await client.chatMessage('typed-client-user', 'How do I register a command?');
+    expect(chat.thisRequest).toBeGreaterThan(0);
+    expect(chat.trackingEnabled).toBe(true);
+
+    const orcha = await client.orchaChat('typed-client-user', 'Hello');
+    expect(orcha.added).toBeGreaterThan(0);
+
+    const windowNow = await client.rollingWindow('typed-client-user');
+    expect(windowNow.used).toBe(orcha.windowUsage);
+    expect(windowNow.resetAt?.getTime()).toBe(new Date(orcha.resetAt as string).getTime());
+
+    const ledger = await client.ledger('typed-client-user');
+    expect(ledger?.total).toBe(plugin.thisRequest! + chat.thisRequest + orcha.added);
+    expect(await client.ledger('typed-client-nobody')).toBeNull();
+
+    const completion = await client.openAiCompletion('typed-client-openai', 'Say hello');
+    expect(typeof completion.text).toBe('string');
+    expect(completion.usage).toBeGreaterThan(0);
+    expect(completion.billedUsd).toMatch(/^\d+\.\d{6}$/);
+    expect(await client.openAiEmbeddings('typed-client-openai', ['one', 'two'])).toEqual({ vectors: 2, tokens: expect.any(Number) });
+    expect((await client.models()).length).toBeGreaterThan(0);
+
+    expect((await client.monthOverview()).tokens).toBeGreaterThanOrEqual(ledger!.total);
+    expect((await client.metrics()).requests).toBeGreaterThan(0);
   });
 });

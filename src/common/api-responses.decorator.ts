@@ -83,7 +83,7 @@ const ERROR_KINDS = {
     status: 415,
     type: ErrorResponseDto,
     description: 'The body is not JSON (send Content-Type: application/json)',
-    example: error(415, 'Unsupported Media Type', "Unsupported Media Type: 'text/csv'"),
+    example: error(415, 'Unsupported Media Type', 'Unsupported Media Type'),
   },
   'idempotency-mismatch': {
     status: 422,
