@@ -38,7 +38,10 @@ export class UsageStatsController {
 
   @Get()
   @Access('admin')
-  @ApiOperation({ summary: 'Usage of a period: totals, active users, cost, by tier, tools, providers, models, operations, 30-day trend, top users' })
+  @ApiOperation({
+    summary: "A period's usage overview (admin)",
+    description: 'Totals, active users and cost, broken down by tier, tool, provider, model and operation, with the 30-day trend and the top users.',
+  })
   @ApiOkResponse({ type: UsageOverviewDto })
   @ApiErrorResponses('validation')
   overview(@Query() { period }: UsagePeriodQueryDto): Promise<UsageOverviewDto> {

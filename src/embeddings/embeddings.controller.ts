@@ -21,7 +21,10 @@ export class EmbeddingsController {
   @HttpCode(200)
   @Access('user', { owner: 'body:userId' })
   @Idempotent()
-  @ApiOperation({ summary: "Embed a resource (one text or many) in token chunks; with a userId the chunks become that user's searchable resource, replacing earlier ones. Cached chunks cost no tokens" })
+  @ApiOperation({
+    summary: 'Embed a resource for semantic search; cached chunks cost no tokens',
+    description: "One text or many, split in token chunks. With a userId the chunks become that user's searchable resource, replacing earlier ones.",
+  })
   @ApiOkResponse({ type: EmbedResourceResponseDto })
   @ApiErrorResponses(BODY_ERRORS)
   embed(@Body() dto: EmbedResourceDto, @Req() request: FastifyRequest): Promise<EmbedResourceResponseDto> {

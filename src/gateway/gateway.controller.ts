@@ -45,7 +45,10 @@ export class GatewayController {
   @HttpCode(200)
   @Access('user', { owner: 'body:user' })
   @Idempotent()
-  @ApiOperation({ summary: 'Create a chat completion, OpenAI-compatible and tracked for `user` (stream: true answers with server-sent events)' })
+  @ApiOperation({
+    summary: 'Create a chat completion (OpenAI-compatible)',
+    description: 'Tracked for `user` (a user key acts as its own user). With stream: true the answer is server-sent chat.completion.chunk events; stream_options.include_usage adds a usage chunk with the ledger figures.',
+  })
   @ApiOkJsonOr(ChatCompletionResponseDto, {
     'text/event-stream': {
       schema: { type: 'string' },
@@ -70,7 +73,7 @@ export class GatewayController {
   @HttpCode(200)
   @Access('user', { owner: 'body:user' })
   @Idempotent()
-  @ApiOperation({ summary: 'Create embeddings, OpenAI-compatible and tracked for `user`; cached texts cost no tokens' })
+  @ApiOperation({ summary: 'Create embeddings (OpenAI-compatible)', description: 'Tracked for `user`; texts already in the embedding cache cost no tokens.' })
   @ApiOkResponse({ type: EmbeddingsResponseDto })
   @ApiSuccessHeaders({ ...LEDGER_HEADERS, [`${LEDGER_HEADER}-cache-hits`]: integer('Inputs answered from the embedding cache') })
   @ApiErrorResponses(BODY_ERRORS, AI_ERRORS)

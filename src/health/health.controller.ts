@@ -12,14 +12,14 @@ export class HealthController {
   constructor(private readonly health: HealthService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Is the process up? (liveness; no dependencies checked)' })
+  @ApiOperation({ summary: 'Liveness: is the process up?', description: 'Checks no dependency.' })
   @ApiOkResponse({ type: LivenessDto })
   live(): LivenessDto {
     return this.health.liveness();
   }
 
   @Get('ready')
-  @ApiOperation({ summary: 'Can it serve? MongoDB reachable (readiness), with Redis and the ledger outbox reported' })
+  @ApiOperation({ summary: 'Readiness: can it serve (MongoDB reachable)?', description: 'Also reports Redis and the ledger outbox, which do not decide readiness.' })
   @ApiOkResponse({ type: ReadinessDto, description: 'MongoDB reachable' })
   @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'MongoDB unreachable' })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<ReadinessDto> {

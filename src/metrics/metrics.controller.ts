@@ -23,7 +23,10 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Service metrics as JSON: requests, tokens, cost, latency and errors; Prometheus text with Accept: text/plain or application/openmetrics-text' })
+  @ApiOperation({
+    summary: 'Service metrics: requests, errors, latency, tokens and cost',
+    description: 'JSON by default; Prometheus text exposition with Accept: text/plain or application/openmetrics-text.',
+  })
   @ApiOkJsonOr(MetricsResponseDto, { 'text/plain': { schema: { type: 'string' }, example: '# HELP noki_ai_tokens_total Tokens used, by type (seed metric name)\n# TYPE noki_ai_tokens_total counter\nnoki_ai_tokens_total{type="prompt"} 1250\n' } }, 'Metrics as JSON, or Prometheus text')
   async metricsJson(@Headers('accept') accept: string | undefined, @Res({ passthrough: true }) reply: FastifyReply): Promise<MetricsResponseDto | string> {
     if (!wantsPrometheus(accept)) return this.metrics.snapshot();
