@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import request from 'supertest';
 import ts from 'typescript';
 import type { AddressInfo } from 'node:net';
+import { OpenApiResponseValidator } from './support/openapi-response-validator';
 import { createTestApp, TestApp } from './support/test-app';
 
 const execFileAsync = promisify(execFile);
@@ -158,5 +159,72 @@ describe('OpenAPI document (/docs-json)', () => {
 
     expect((await client.monthOverview()).tokens).toBeGreaterThanOrEqual(ledger!.total);
     expect((await client.metrics()).requests).toBeGreaterThan(0);
+  });
+
+  it('answers, successes and errors alike, with the bodies the document describes', async () => {
+    const validator = new OpenApiResponseValidator(document as never);
+    // The validator itself can fail: a body short of the documented fields, or an undocumented status.
+    expect(validator.problems('get', '/user/{userId}/token-usage', 404, { statusCode: 404, error: 'Not Found' })).toEqual([
+      expect.stringContaining("must have required property 'message'"),
+      expect.stringContaining("must have required property 'requestId'"),
+    ]);
+    expect(validator.problems('get', '/health', 418, {})).toEqual([expect.stringContaining('status not documented')]);
+    const user = 'contract-user';
+    const { body: userKey } = await testApp.api().post('/admin/api-keys').send({ role: 'user', userId: user }).expect(201);
+    await testApp.api().put('/user/contract-limited/limits').send({ rolling24hTokens: 1 }).expect(200);
+
+    type Call = { method: 'get' | 'post' | 'put' | 'delete'; template: string; path?: string; body?: unknown; key?: string | null; headers?: Record<string, string>; raw?: string };
+    const calls: Array<Call & { status: number }> = [
+      { method: 'post', template: '/plugin/generate', body: { prompt: 'A plugin that greets players', userId: user }, status: 200 },
+      { method: 'post', template: '/chat/message', body: { message: 'How do I add a command?', username: user }, status: 200 },
+      { method: 'post', template: '/api/v1/orcha/chat', body: { user_id: user, message: 'Hello' }, status: 200 },
+      { method: 'post', template: '/ai/generate-code', body: { prompt: 'teleport home', pluginName: 'Home', userId: user }, status: 200 },
+      { method: 'post', template: '/embeddings', body: { resourceId: 'doc_1', content: 'Paris is the capital of France.', userId: user }, status: 200 },
+      { method: 'post', template: '/api/v1/search/semantic', body: { query: 'capital of France', userId: user }, status: 200 },
+      { method: 'post', template: '/api/v1/search/answer', body: { query: 'What is the capital of France?', userId: user }, status: 200 },
+      { method: 'post', template: '/v1/chat/completions', body: { model: 'openai/gpt-4o-mini', user, messages: [{ role: 'user', content: 'Hi' }] }, status: 200 },
+      { method: 'post', template: '/v1/embeddings', body: { model: 'text-embedding-3-small', user, input: ['a', 'b'] }, status: 200 },
+      { method: 'get', template: '/v1/models', status: 200 },
+      { method: 'get', template: '/api/v1/tokens/usage/{userId}', path: `/api/v1/tokens/usage/${user}`, status: 200 },
+      { method: 'get', template: '/user/{userId}/token-usage', path: `/user/${user}/token-usage`, status: 200 },
+      { method: 'get', template: '/user/{userId}/limits', path: `/user/${user}/limits`, status: 200 },
+      { method: 'get', template: '/api/v1/search/token-usage', path: `/api/v1/search/token-usage?user=${user}`, status: 200 },
+      { method: 'get', template: '/api/v1/search/token-usage/recent', path: `/api/v1/search/token-usage/recent?user=${user}`, status: 200 },
+      { method: 'get', template: '/api/v1/usage-events', path: `/api/v1/usage-events?user=${user}`, status: 200 },
+      { method: 'post', template: '/api/usage', body: { toolName: 'generate_image', success: true, executionTimeMs: 120, userId: user }, status: 201 },
+      { method: 'get', template: '/api/usage', status: 200 },
+      { method: 'get', template: '/api/usage/history', status: 200 },
+      { method: 'get', template: '/metrics', status: 200 },
+      { method: 'get', template: '/health', status: 200 },
+      { method: 'get', template: '/health/ready', status: 200 },
+      { method: 'get', template: '/admin/api-keys', status: 200 },
+      // Errors
+      { method: 'post', template: '/plugin/generate', body: { prompt: 'x', userId: 'not a valid id!' }, status: 400 },
+      { method: 'get', template: '/user/{userId}/token-usage', path: `/user/${user}/token-usage`, key: null, status: 401 },
+      { method: 'get', template: '/user/{userId}/token-usage', path: '/user/someone-else/token-usage', key: userKey.key, status: 403 },
+      { method: 'get', template: '/user/{userId}/token-usage', path: '/user/contract-nobody/token-usage', status: 404 },
+      { method: 'post', template: '/chat/message', raw: JSON.stringify({ message: 'x'.repeat(1_100_000), username: user }), status: 413 },
+      { method: 'post', template: '/chat/message', raw: 'message,username', headers: { 'content-type': 'text/csv' }, status: 415 },
+      { method: 'post', template: '/chat/message', body: { message: 'first', username: user }, headers: { 'idempotency-key': 'contract-1' }, status: 200 },
+      { method: 'post', template: '/chat/message', body: { message: 'second', username: user }, headers: { 'idempotency-key': 'contract-1' }, status: 422 },
+      { method: 'post', template: '/plugin/generate', body: { prompt: 'A plugin', userId: 'contract-limited' }, status: 429 },
+      { method: 'delete', template: '/admin/api-keys/{id}', path: '/admin/api-keys/000000000000000000000000', status: 404 },
+    ];
+
+    const problems: string[] = [];
+    for (const call of calls) {
+      const agent = call.key === null ? request(testApp.http) : testApp.api(call.key);
+      let pending = agent[call.method](call.path ?? call.template).set(call.headers ?? {});
+      if (call.raw !== undefined) pending = pending.set('content-type', call.headers?.['content-type'] ?? 'application/json').send(call.raw);
+      else if (call.body !== undefined) pending = pending.send(call.body as object);
+      const response = await pending;
+      const name = `${call.method.toUpperCase()} ${call.path ?? call.template}`;
+      if (response.status !== call.status) {
+        problems.push(`${name}: ${response.status} instead of ${call.status}: ${JSON.stringify(response.body).slice(0, 300)}`);
+        continue;
+      }
+      problems.push(...validator.problems(call.method, call.template, response.status, response.body));
+    }
+    expect(problems).toEqual([]);
   });
 });
