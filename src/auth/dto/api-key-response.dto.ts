@@ -9,7 +9,7 @@ export class ApiKeyResponseDto {
   @ApiProperty({ example: 'tl_user_AbC123', description: 'Non-secret start of the key' })
   prefix!: string;
 
-  @ApiProperty({ enum: ROLES })
+  @ApiProperty({ enum: ROLES, example: 'user' })
   role!: Role;
 
   @ApiPropertyOptional({ example: 'user123', nullable: true, type: String })
@@ -18,13 +18,13 @@ export class ApiKeyResponseDto {
   @ApiPropertyOptional({ example: 'mobile app backend', nullable: true, type: String })
   name!: string | null;
 
-  @ApiProperty()
+  @ApiProperty({ example: '2026-11-24T09:12:00.000Z', format: 'date-time' })
   createdAt!: string;
 
-  @ApiProperty({ nullable: true, type: String, description: 'Updated at most once a minute' })
+  @ApiProperty({ nullable: true, type: String, format: 'date-time', example: '2026-11-24T10:00:00.000Z', description: 'Updated at most once a minute' })
   lastUsedAt!: string | null;
 
-  @ApiProperty({ nullable: true, type: String })
+  @ApiProperty({ nullable: true, type: String, format: 'date-time', example: null })
   revokedAt!: string | null;
 }
 
