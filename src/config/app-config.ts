@@ -162,6 +162,20 @@ export class AppConfig {
   @IsString()
   PRICE_CATALOG_PATH?: string;
 
+  /** Price models missing from our catalog with @pydantic/genai-prices' bundled data (no network). */
+  @Transform(toBoolean)
+  @IsBoolean()
+  PRICES_GENAI_FALLBACK = true;
+
+  /** Operator opt-in: fetch genai-prices' latest data file from GitHub at start and every PRICES_AUTO_UPDATE_HOURS. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  PRICES_AUTO_UPDATE = false;
+
+  @IsInt()
+  @Min(1)
+  PRICES_AUTO_UPDATE_HOURS: number = 24;
+
   @IsString()
   @Matches(/^[A-Z]{3}$/, { message: 'DISPLAY_CURRENCY must be a three-letter ISO 4217 code' })
   DISPLAY_CURRENCY = 'USD';
