@@ -254,6 +254,14 @@ export function costMicrosFor(entry: PriceEntry, usage: PricedUsage): number {
   return Number((total + PRICE_SCALE_BIG / 2n) / PRICE_SCALE_BIG);
 }
 
+/** The record fields that say what priced it. */
+export function priceAttribution(quote: PriceQuote): { priceVersion?: string; priceEntry?: string } {
+  return {
+    ...(quote.priceVersion !== undefined ? { priceVersion: quote.priceVersion } : {}),
+    ...(quote.priceEntry !== undefined ? { priceEntry: quote.priceEntry } : {}),
+  };
+}
+
 /** How often the same unpriced model is warned about in the log. */
 const UNPRICED_WARN_INTERVAL_MS = 60 * 60 * 1000;
 

@@ -20,6 +20,11 @@ export interface UsageEventView {
   embedding_tokens: number;
   cost_micros: number;
   costSource: string;
+  priceVersion?: string;
+  priceEntry?: string;
+  cachedTokens?: number;
+  cacheWriteTokens?: number;
+  reasoningTokens?: number;
   estimated: boolean;
   cacheHit: boolean;
   requestId: string | null;
@@ -46,6 +51,11 @@ export function toUsageEventView(event: UsageEvent): UsageEventView {
     embedding_tokens: event.embedding_tokens,
     cost_micros: event.cost_micros,
     costSource: event.costSource,
+    ...(event.priceVersion !== undefined ? { priceVersion: event.priceVersion } : {}),
+    ...(event.priceEntry !== undefined ? { priceEntry: event.priceEntry } : {}),
+    ...(event.cachedTokens !== undefined ? { cachedTokens: event.cachedTokens } : {}),
+    ...(event.cacheWriteTokens !== undefined ? { cacheWriteTokens: event.cacheWriteTokens } : {}),
+    ...(event.reasoningTokens !== undefined ? { reasoningTokens: event.reasoningTokens } : {}),
     estimated: event.estimated,
     cacheHit: event.cacheHit,
     requestId: event.requestId ?? null,
@@ -69,6 +79,8 @@ export const CSV_COLUMNS = [
   'cost_micros',
   'cost_estimate',
   'costSource',
+  'priceVersion',
+  'priceEntry',
   'estimated',
   'cacheHit',
   'response_time',

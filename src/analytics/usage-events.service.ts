@@ -194,7 +194,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       throw new Error('usage record recordId must be a non-empty string of at most 200 characters');
     }
     if (!(record.occurredAt instanceof Date) || Number.isNaN(record.occurredAt.getTime())) throw new Error('usage record occurredAt must be a valid Date');
-    for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'costMicros'] as const) {
+    for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'cachedTokens', 'cacheWriteTokens', 'reasoningTokens', 'costMicros'] as const) {
       const value = record[field] ?? 0;
       if (!Number.isSafeInteger(value) || value < 0) throw new Error(`usage record ${field} must be a non-negative integer (got ${value})`);
     }
@@ -219,6 +219,11 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       provider: record.provider,
       tier,
       costSource: meta.tool ? 'none' : record.costSource,
+      ...(record.priceVersion ? { priceVersion: record.priceVersion } : {}),
+      ...(record.priceEntry ? { priceEntry: record.priceEntry } : {}),
+      ...(record.cachedTokens ? { cachedTokens: record.cachedTokens } : {}),
+      ...(record.cacheWriteTokens ? { cacheWriteTokens: record.cacheWriteTokens } : {}),
+      ...(record.reasoningTokens ? { reasoningTokens: record.reasoningTokens } : {}),
       estimated: record.estimated ?? false,
       cacheHit: meta.cacheHit ?? false,
       requestId: record.requestId ?? null,
@@ -246,6 +251,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       costMicros: event.cost_micros,
       latencyMs: event.response_time * 1000,
       success: event.success,
+      costSource: event.costSource,
     });
     this.usageLog.append(toUsageEventView(event));
     const evaluation = this.alerts

@@ -401,7 +401,7 @@ function assertUserId(userId: string): void {
 }
 
 function normaliseRecord(record: UsageRecord, clock: Clock): LedgerRecord {
-  for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'cachedTokens', 'reasoningTokens', 'costMicros'] as const) {
+  for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'cachedTokens', 'cacheWriteTokens', 'reasoningTokens', 'costMicros'] as const) {
     const value = record[field];
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
       throw new InvalidUsageRecordError(`usage record ${field} must be a non-negative integer (got ${value})`);
