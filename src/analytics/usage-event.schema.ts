@@ -40,6 +40,8 @@ export class UsageEvent {
   /** Set by a re-pricing run: when, and the cost before it. */
   @Prop() repricedAt?: Date;
   @Prop() previousCostMicros?: number;
+  /** While a re-pricing of this event is under way: what is left to correct (see UsageEventWriter.beginRepricing). */
+  @Prop({ type: Object }) repricing?: { repriceId: string; deltaMicros: number; pending: string[] };
   @Prop({ required: true }) estimated!: boolean;
   @Prop({ required: true }) cacheHit!: boolean;
   @Prop({ type: String, default: null }) requestId!: string | null;

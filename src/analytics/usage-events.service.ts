@@ -13,7 +13,7 @@ import { UsageCalendar } from '../token-tracking/usage-calendar';
 import type { UsageRecord } from '../token-tracking/usage-record';
 import { toUsageEventView, UsageEventView } from './usage-event.mapper';
 import { UsageEvent } from './usage-event.schema';
-import { RollupTotals, UsageEventWriter } from './usage-event.writer';
+import { EventRepricing, RepricingFilter, RepricingInProgress, RollupTotals, UsageEventWriter } from './usage-event.writer';
 import { UsageLogWriter } from './usage-log.writer';
 
 export type TrackedUsageRecord = UsageRecord & { recordId: string; occurredAt: Date };
@@ -168,6 +168,27 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
     return { recordId, tier };
   }
 
+  /** Re-pricing (UsageRepricingService): the writer does the writes, so it stays the only writer of events and aggregates. */
+  repricingCandidates(filter: RepricingFilter): AsyncIterable<UsageEvent> {
+    return this.writer.repricingCandidates(filter);
+  }
+
+  interruptedRepricings(): Promise<RepricingInProgress[]> {
+    return this.writer.interruptedRepricings();
+  }
+
+  beginRepricing(event: UsageEvent, change: EventRepricing): Promise<RepricingInProgress | null> {
+    return this.writer.beginRepricing(event, change, new Date(this.clock.now()));
+  }
+
+  correctAggregates(progress: RepricingInProgress): Promise<void> {
+    return this.writer.correctAggregates(progress, new Date(this.clock.now()));
+  }
+
+  finishRepricing(eventId: string): Promise<void> {
+    return this.writer.finishRepricing(eventId);
+  }
+
   /** Newest first, keyset-paginated by (timestamp, _id). */
   async list(filter: UsageEventFilter, limit: number, cursor?: string): Promise<UsageEventPage> {
     const query = toEventQuery(filter);
@@ -176,7 +197,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       query.$or = [{ timestamp: { $lt: after.timestamp } }, { timestamp: after.timestamp, _id: { $lt: after.id as never } }];
     }
     const documents = (await this.events.collection
-      .find(query, { projection: { rollupsPending: 0, rollupsLeaseUntil: 0 } })
+      .find(query, { projection: { rollupsPending: 0, rollupsLeaseUntil: 0, repricing: 0 } })
       .sort({ timestamp: -1, _id: -1 })
       .limit(limit + 1)
       .toArray()) as unknown as UsageEvent[];
