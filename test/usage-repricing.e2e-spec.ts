@@ -132,6 +132,15 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
     expect(await snapshot()).toEqual(before);
   });
 
+  it('lists the unpriced model on the admin analytics until it is priced', async () => {
+    const overview = await testApp.api().get('/api/usage').query({ period: 'week' }).expect(200);
+    expect(overview.body.unpricedModels).toEqual([{ model: 'acme/house-model', calls: 1, totalTokens: 3_500, lastSeenAt: inPeriod.toISOString() }]);
+    const { text } = await testApp.api().get('/metrics/prometheus').expect(200);
+    expect(text).toContain('token_ledger_unpriced_calls_total{model="acme/house-model",provider="compatible"} 1');
+    expect(text).toContain('token_ledger_unpriced_tokens_total{model="acme/house-model"} 3500');
+    expect(text).not.toMatch(/token_ledger_unpriced_calls_total\{model="gpt-4o"/);
+  });
+
   it('refuses a bad period with a 400 naming the field', async () => {
     const reversed = await testApp.api().post('/api/usage/reprice').send({ from: to, to: from }).expect(400);
     expect(reversed.body.message).toContain('from must be before to');
@@ -224,6 +233,9 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
       priceVersion: 'catalog test-fix-1',
       priceEntry: 'gpt-4o@2024-10-02',
     });
+
+    const overview = await testApp.api().get('/api/usage').query({ period: 'week' }).expect(200);
+    expect(overview.body.unpricedModels).toEqual([]);
 
     // Twice: nothing to change, nothing changed.
     const again = await reprice({ dryRun: false }).expect(200);

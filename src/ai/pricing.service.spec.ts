@@ -124,6 +124,33 @@ describe(PricingService.name, () => {
     });
   });
 
+  describe('unpriced usage', () => {
+    it('warns once per model per hour, counts every call, and lists the models', () => {
+      const pricing = serviceWith();
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      let clock = Date.parse('2026-01-15T12:00:00Z');
+      const now = jest.spyOn(Date, 'now').mockImplementation(() => clock);
+      const seen: string[] = [];
+      pricing.onUnpriced((model) => seen.push(model));
+      try {
+        for (let i = 0; i < 5; i++) pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
+        expect(warn).toHaveBeenCalledTimes(1);
+        clock += 59 * 60_000;
+        pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
+        expect(warn).toHaveBeenCalledTimes(1);
+        clock += 60_000;
+        pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
+        expect(warn).toHaveBeenCalledTimes(2);
+        expect(warn.mock.calls[1][0]).toContain('7 unpriced call(s) so far');
+        expect(seen).toHaveLength(7);
+        expect(pricing.unpricedModels()).toEqual([{ model: 'acme/model-z', calls: 7, lastSeenAt: new Date(clock).toISOString() }]);
+      } finally {
+        warn.mockRestore();
+        now.mockRestore();
+      }
+    });
+  });
+
   describe('effective dates', () => {
     const pricing = serviceWith({
       models: {

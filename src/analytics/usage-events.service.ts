@@ -168,6 +168,19 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
     return { recordId, tier };
   }
 
+  /** Models whose calls were recorded without a price since `from` (all retained events when null), most calls first. */
+  async unpricedModels(from: Date | null): Promise<{ model: string; calls: number; totalTokens: number; lastSeenAt: string }[]> {
+    const rows = await this.events.collection
+      .aggregate<{ _id: string; calls: number; totalTokens: number; lastSeenAt: Date }>([
+        { $match: { costSource: 'unpriced', ...(from ? { timestamp: { $gte: from } } : {}) } },
+        { $group: { _id: '$model_name', calls: { $sum: 1 }, totalTokens: { $sum: '$total_tokens' }, lastSeenAt: { $max: '$timestamp' } } },
+        { $sort: { calls: -1, _id: 1 } },
+        { $limit: 100 },
+      ])
+      .toArray();
+    return rows.map((row) => ({ model: row._id, calls: row.calls, totalTokens: row.totalTokens, lastSeenAt: new Date(row.lastSeenAt).toISOString() }));
+  }
+
   /** Re-pricing (UsageRepricingService): the writer does the writes, so it stays the only writer of events and aggregates. */
   repricingCandidates(filter: RepricingFilter): AsyncIterable<UsageEvent> {
     return this.writer.repricingCandidates(filter);
