@@ -61,12 +61,39 @@ export class GenaiPriceSource {
     const found = this.lookup(model);
     if (!found) return null;
     const { prices, variant } = pricesAt(found.model, at);
+    const entry = this.entryOf(prices);
+    const ref = `${found.provider.id}:${found.model.id}${variant ? `@${variant}` : ''}`;
+    if (found.provider.id !== 'openrouter' || (entry.cachedInputPerMillion !== undefined && entry.cacheWritePerMillion !== undefined)) return { entry, ref };
+    return this.withVendorCacheRates(model, at, entry, ref);
+  }
+
+  /**
+   * OpenRouter bills a first-party route at the vendor's own prices, prompt caching included,
+   * but its listing in genai-prices often lacks the cache rates. When the vendor's own entry has
+   * the same input and output prices, its cache rates are taken; otherwise cached tokens stay
+   * at the input price (never under the invoice).
+   */
+  private withVendorCacheRates(model: string, at: Date, entry: PriceEntry, ref: string): GenaiPrice {
+    const slash = model.indexOf('/');
+    const vendor = slash > 0 ? VENDOR_PROVIDERS[model.slice(0, slash).toLowerCase()] : undefined;
+    const own = vendor ? this.lookup(`${vendor}\u0000${model.slice(slash + 1)}`) : null;
+    if (!own) return { entry, ref };
+    const ownEntry = this.entryOf(pricesAt(own.model, at).prices);
+    if (ownEntry.inputPerMillion !== entry.inputPerMillion || ownEntry.outputPerMillion !== entry.outputPerMillion) return { entry, ref };
+    const merged: PriceEntry = { ...entry };
+    if (merged.cachedInputPerMillion === undefined && ownEntry.cachedInputPerMillion !== undefined) merged.cachedInputPerMillion = ownEntry.cachedInputPerMillion;
+    if (merged.cacheWritePerMillion === undefined && ownEntry.cacheWritePerMillion !== undefined) merged.cacheWritePerMillion = ownEntry.cacheWritePerMillion;
+    if (merged.cachedInputPerMillion === entry.cachedInputPerMillion && merged.cacheWritePerMillion === entry.cacheWritePerMillion) return { entry, ref };
+    return { entry: merged, ref: `${ref} (cache rates ${own.provider.id}:${own.model.id})` };
+  }
+
+  private entryOf(prices: ModelPrice): PriceEntry {
     let entry = this.entries.get(prices);
     if (!entry) {
       entry = toPriceEntry(prices);
       this.entries.set(prices, entry);
     }
-    return { entry, ref: `${found.provider.id}:${found.model.id}${variant ? `@${variant}` : ''}` };
+    return entry;
   }
 
   /**
@@ -110,6 +137,9 @@ export class GenaiPriceSource {
 
   private search(model: string): { provider: Provider; model: ModelInfo } | null {
     if (this.venue.kind === 'simulated') return null;
+    // `<provider>\0<model>`: one provider's own listing (see withVendorCacheRates).
+    const direct = model.split('\u0000');
+    if (direct.length === 2) return this.first([[direct[1], { providerId: direct[0] }]]);
     const slash = model.indexOf('/');
     const vendor = slash > 0 ? VENDOR_PROVIDERS[model.slice(0, slash)] : undefined;
     const bare = slash > 0 ? model.slice(slash + 1) : model;
@@ -124,6 +154,10 @@ export class GenaiPriceSource {
       if (vendor) attempts.push([bare, { providerId: vendor }]);
       attempts.push([bare, {}]);
     }
+    return this.first(attempts);
+  }
+
+  private first(attempts: [string, Parameters<typeof calcPrice>[2]][]): { provider: Provider; model: ModelInfo } | null {
     for (const [id, options] of attempts) {
       try {
         const result = calcPrice({}, id, options);

@@ -78,6 +78,8 @@ const ROWS: Row[] = [
   ['openrouter', 'openai/gpt-4o', JUNE_2024, plain, { input: 5, output: 15 }, 'catalog'],
   ['openrouter', 'openai/gpt-4o', NOW, plain, { input: 2.5, output: 10 }, 'catalog'],
   ['openrouter', 'anthropic/claude-3.5-sonnet', NOW, plain, { input: 3, output: 15 }, 'genai-prices'],
+  // OpenRouter passes Anthropic's own prompt-caching rates through.
+  ['openrouter', 'anthropic/claude-3.7-sonnet', NOW, cacheWrite, { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 }, 'genai-prices'],
   ['openrouter', 'anthropic/claude-sonnet-4', NOW, cacheWrite, { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 }, 'genai-prices'],
   ['openrouter', 'google/gemini-2.5-pro', NOW, cacheWrite, { input: 1.25, output: 10, cacheRead: 0.31, cacheWrite: 1.625 }, 'genai-prices'],
   ['openrouter', 'google/gemini-1.5-pro', NOW, longContext, { input: 2.5, output: 10 }, 'genai-prices'],
@@ -150,6 +152,14 @@ describe(`${PricingService.name} price table`, () => {
       priceVersion: expect.stringMatching(/^genai-prices@\d+\.\d+\.\d+$/),
       priceEntry: 'anthropic:claude-3-5-sonnet',
     });
+  });
+
+  it("names the vendor entry whose cache rates an OpenRouter listing borrowed, and borrows none when the prices differ", () => {
+    expect(serviceFor('openrouter').price('anthropic/claude-3.7-sonnet', cacheWrite, new Date(NOW)).priceEntry).toBe(
+      'openrouter:anthropic/claude-3.7-sonnet (cache rates anthropic:claude-3-7-sonnet-latest)',
+    );
+    // OpenRouter's deepseek-chat (0.38/0.89) is not DeepSeek's own price: cached tokens stay at the input price.
+    expect(serviceFor('openrouter').price('deepseek/deepseek-chat', cached, new Date(NOW)).costMicros).toBe(published({ input: 0.38, output: 0.89 }, cached));
   });
 
   it('lets an OpenRouter-reported cost win over every price list', () => {
