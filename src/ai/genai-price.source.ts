@@ -48,6 +48,8 @@ export const GENAI_PRICES_VERSION: string = (() => {
 export class GenaiPriceSource {
   private readonly lookups = new Map<string, { provider: Provider; model: ModelInfo } | null>();
   private readonly entries = new WeakMap<ModelPrice, PriceEntry>();
+  /** OpenRouter entry -> vendor entry -> the price with the vendor's cache rates (or the entry as it was). */
+  private readonly borrowed = new WeakMap<PriceEntry, WeakMap<PriceEntry, GenaiPrice>>();
   private dataLabel = `genai-prices@${GENAI_PRICES_VERSION}`;
 
   constructor(private readonly venue: PriceVenue) {}
@@ -79,12 +81,22 @@ export class GenaiPriceSource {
     const own = vendor ? this.lookup(`${vendor}\u0000${model.slice(slash + 1)}`) : null;
     if (!own) return { entry, ref };
     const ownEntry = this.entryOf(pricesAt(own.model, at).prices);
-    if (ownEntry.inputPerMillion !== entry.inputPerMillion || ownEntry.outputPerMillion !== entry.outputPerMillion) return { entry, ref };
-    const merged: PriceEntry = { ...entry };
-    if (merged.cachedInputPerMillion === undefined && ownEntry.cachedInputPerMillion !== undefined) merged.cachedInputPerMillion = ownEntry.cachedInputPerMillion;
-    if (merged.cacheWritePerMillion === undefined && ownEntry.cacheWritePerMillion !== undefined) merged.cacheWritePerMillion = ownEntry.cacheWritePerMillion;
-    if (merged.cachedInputPerMillion === entry.cachedInputPerMillion && merged.cacheWritePerMillion === entry.cacheWritePerMillion) return { entry, ref };
-    return { entry: merged, ref: `${ref} (cache rates ${own.provider.id}:${own.model.id})` };
+    let byOwn = this.borrowed.get(entry);
+    if (!byOwn) this.borrowed.set(entry, (byOwn = new WeakMap()));
+    let result = byOwn.get(ownEntry);
+    if (!result) {
+      result = { entry, ref };
+      if (ownEntry.inputPerMillion === entry.inputPerMillion && ownEntry.outputPerMillion === entry.outputPerMillion) {
+        const merged: PriceEntry = { ...entry };
+        if (merged.cachedInputPerMillion === undefined && ownEntry.cachedInputPerMillion !== undefined) merged.cachedInputPerMillion = ownEntry.cachedInputPerMillion;
+        if (merged.cacheWritePerMillion === undefined && ownEntry.cacheWritePerMillion !== undefined) merged.cacheWritePerMillion = ownEntry.cacheWritePerMillion;
+        if (merged.cachedInputPerMillion !== entry.cachedInputPerMillion || merged.cacheWritePerMillion !== entry.cacheWritePerMillion) {
+          result = { entry: merged, ref: `${ref} (cache rates ${own.provider.id}:${own.model.id})` };
+        }
+      }
+      byOwn.set(ownEntry, result);
+    }
+    return result;
   }
 
   private entryOf(prices: ModelPrice): PriceEntry {

@@ -280,6 +280,7 @@ export class PricingService implements OnModuleDestroy {
   private readonly stopAutoUpdate?: () => void;
   private readonly unpriced = new Map<string, { calls: number; lastSeenAt: number; warnedAt: number }>();
   private readonly unpricedListeners: ((model: string) => void)[] = [];
+  private readonly catalogKeys = new Map<string, { key: string; entries: readonly PriceEntry[] }[]>();
 
   constructor(config: AppConfig) {
     const loaded = loadVersionedPriceCatalog(config.PRICE_CATALOG_PATH ?? BUNDLED_PRICE_CATALOG_PATH);
@@ -350,14 +351,24 @@ export class PricingService implements OnModuleDestroy {
   entryFor(models: string | readonly string[], at: Date): { model: string; entry: PriceEntry } | null {
     const day = at.toISOString().slice(0, 10);
     for (const model of typeof models === 'string' ? [models] : models) {
-      for (const candidate of catalogCandidates(model)) {
-        const entries = this.catalog.get(candidate);
-        if (!entries) continue;
-        const entry = entries.filter((e) => e.effectiveFrom <= day).pop();
-        if (entry) return { model: candidate, entry };
+      for (const { key, entries } of this.catalogKeysFor(model)) {
+        for (let i = entries.length - 1; i >= 0; i--) {
+          if (entries[i].effectiveFrom <= day) return { model: key, entry: entries[i] };
+        }
       }
     }
     return null;
+  }
+
+  /** The catalog keys a model name reaches, most specific first; cached per name, as names repeat on every call. */
+  private catalogKeysFor(model: string): { key: string; entries: readonly PriceEntry[] }[] {
+    let keys = this.catalogKeys.get(model);
+    if (!keys) {
+      keys = catalogCandidates(model).flatMap((key) => (this.catalog.has(key) ? [{ key, entries: this.catalog.get(key)! }] : []));
+      if (this.catalogKeys.size >= 2_000) this.catalogKeys.delete(this.catalogKeys.keys().next().value!);
+      this.catalogKeys.set(model, keys);
+    }
+    return keys;
   }
 
   /** The most one token of this model can cost, in micro-USD (USD per million = micro-USD per token). */
