@@ -119,6 +119,7 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
       examined: 4,
       changed: 3,
       unchanged: 1,
+      withoutBreakdown: 0,
       total: { events: 3, beforeMicros: 145_000, afterMicros: 79_000, deltaMicros: -66_000, deltaUsd: -0.066 },
     });
     expect(response.body.users).toEqual([
@@ -245,6 +246,43 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
     expect(third.ledger).toEqual(after.ledger);
     expect(withoutUpdatedAt(third.rollups)).toEqual(withoutUpdatedAt(after.rollups));
     expect(withoutUpdatedAt(third.userRollups)).toEqual(withoutUpdatedAt(after.userRollups));
+  });
+
+  it('completes a re-pricing that stopped half way, moving each figure once', async () => {
+    const events = testApp.app.get(UsageEventsService);
+    const ledger = testApp.app.get(TokenTrackingService);
+    const mispriced = (recordId: string) =>
+      createUsageRecord({ recordId, occurredAt: inPeriod, model: 'gpt-4o', provider: 'openai', promptTokens: 10_000, completionTokens: 2_000, costMicros: 80_000 });
+    await ledger.trackSafely('dave', mispriced('rec-dave'));
+    await ledger.trackSafely('erin', mispriced('rec-erin'));
+    await events.settled();
+    await events.flushed();
+    const before = await snapshot();
+    const change = (id: string) => ({ repriceId: `reprice:${id}:80000:45000:catalog`, costMicros: 45_000, costSource: 'catalog', priceVersion: 'catalog test-fix-1', priceEntry: 'gpt-4o@2024-10-02' });
+    // dave's run stopped right after moving the event; erin's after the aggregates and the ledger, before clearing the marker.
+    const stored = (id: string) => testApp.db.collection('usage_events').findOne({ _id: id as never }) as never;
+    expect(await events.beginRepricing(await stored('rec-dave'), change('rec-dave'))).not.toBeNull();
+    const erin = (await events.beginRepricing(await stored('rec-erin'), change('rec-erin')))!;
+    await events.correctAggregates(erin);
+    await ledger.correctRecordCost('erin', { correctionId: erin.repriceId, recordId: 'rec-erin', occurredAt: inPeriod, deltaMicros: -35_000, costSource: 'catalog' });
+
+    const run = await reprice({ dryRun: false }).expect(200);
+    expect(run.body).toMatchObject({ resumed: 2, changed: 0 });
+    const after = await snapshot();
+    const day = dayKey(inPeriod);
+    for (const userId of ['dave', 'erin']) {
+      expect(byUser(after.ledger, userId).totalCostMicros).toBe(byUser(before.ledger, userId).totalCostMicros - 35_000);
+      expect(byUser(after.ledger, userId).dailyUsage[day].costMicros).toBe(byUser(before.ledger, userId).dailyUsage[day].costMicros - 35_000);
+      expect(byId(after.userRollups, `day:${day}:${userId}`).totals.costMicros).toBe(byId(before.userRollups, `day:${day}:${userId}`).totals.costMicros - 35_000);
+    }
+    expect(byId(after.rollups, `day:${day}`).totals.costMicros).toBe(byId(before.rollups, `day:${day}`).totals.costMicros - 70_000);
+    expect(after.events.filter((event) => event.repricing !== undefined)).toEqual([]);
+
+    const again = await reprice({ dryRun: false }).expect(200);
+    expect(again.body).toMatchObject({ resumed: 0, changed: 0 });
+    const third = await snapshot();
+    expect(third.ledger).toEqual(after.ledger);
+    expect(third.events).toEqual(after.events);
   });
 
   it('only admins may re-price', async () => {

@@ -104,6 +104,9 @@ export function renderRepriceReport(report: RepriceReportDto): string {
       (report.leftPriced ? `, left priced (no price list knows the model now) ${report.leftPriced}` : '') +
       (report.conflicts ? `, changed by another run first ${report.conflicts}` : '') +
       (report.resumed ? `, interrupted re-pricings completed ${report.resumed}` : ''),
+    ...(report.withoutBreakdown
+      ? [`Note: ${report.withoutBreakdown} changed event(s) predate cached-token counts on events and are priced as if no input was cached`]
+      : []),
     `Total: ${plainUsd(report.total.beforeMicros)} -> ${plainUsd(report.total.afterMicros)} (${usd(report.total.deltaMicros)})`,
   ];
   if (report.users.length > 0) {

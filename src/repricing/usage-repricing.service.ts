@@ -53,6 +53,7 @@ export class UsageRepricingService {
     let changed = 0;
     let leftPriced = 0;
     let conflicts = 0;
+    let withoutBreakdown = 0;
     for await (const event of this.events.repricingCandidates({ from: request.from, to: request.to, userId: request.userId, model: request.model })) {
       examined += 1;
       const quote = this.pricing.listPrice([event.model_name], usageOf(event), event.timestamp, { quiet: true });
@@ -61,6 +62,8 @@ export class UsageRepricingService {
         continue;
       }
       if (quote.costMicros === event.cost_micros && quote.costSource === event.costSource) continue;
+      // Events written before price attribution kept no cached/reasoning counts: priced as if none.
+      if (event.costSource === 'catalog' && event.priceVersion === undefined && event.cachedTokens === undefined) withoutBreakdown += 1;
       if (!dryRun) {
         const progress = await this.events.beginRepricing(event, {
           repriceId: `reprice:${event._id}:${event.cost_micros}:${quote.costMicros}:${quote.costSource}`,
@@ -97,6 +100,7 @@ export class UsageRepricingService {
       leftPriced,
       conflicts,
       resumed,
+      withoutBreakdown,
       total: withUsd(total),
       users: [...users.entries()]
         .map(([userId, difference]) => withUsd({ userId, ...difference }))

@@ -60,6 +60,11 @@ export class RepriceReportDto {
   @ApiProperty({ example: 0, description: 'Priced events no price list knows any more: left as they are' }) leftPriced!: number;
   @ApiProperty({ example: 0, description: 'Events another run changed first' }) conflicts!: number;
   @ApiProperty({ example: 0, description: 'Half-done re-pricings of an earlier interrupted run, completed first' }) resumed!: number;
+  @ApiProperty({
+    example: 0,
+    description: 'Changed events recorded before events kept their cached/reasoning token counts: priced as if the whole prompt was uncached input',
+  })
+  withoutBreakdown!: number;
   @ApiProperty({ type: RepriceDifferenceDto }) total!: RepriceDifferenceDto;
   @ApiProperty({ type: [RepriceUserDifferenceDto] }) users!: RepriceUserDifferenceDto[];
   @ApiProperty({ type: [RepriceModelDifferenceDto] }) models!: RepriceModelDifferenceDto[];
