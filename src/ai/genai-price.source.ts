@@ -1,4 +1,4 @@
-import { calcPrice, type ModelInfo, type ModelPrice, type Provider, type TieredPrices, updatePrices } from '@pydantic/genai-prices';
+import { calcPrice, type ModelInfo, type ModelPrice, type Provider, type TieredPrices, updatePrices, waitForUpdate } from '@pydantic/genai-prices';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PriceEntry, PriceTier } from './pricing.service';
@@ -51,6 +51,7 @@ export class GenaiPriceSource {
   /** OpenRouter entry -> vendor entry -> the price with the vendor's cache rates (or the entry as it was). */
   private readonly borrowed = new WeakMap<PriceEntry, WeakMap<PriceEntry, GenaiPrice>>();
   private dataLabel = `genai-prices@${GENAI_PRICES_VERSION}`;
+  private updating: Promise<void> = Promise.resolve();
 
   constructor(private readonly venue: PriceVenue) {}
 
@@ -112,30 +113,41 @@ export class GenaiPriceSource {
    * Operator opt-in (PRICES_AUTO_UPDATE): replaces the bundled data with the maintainers' latest
    * file now and every `intervalMs`. A failed fetch keeps the data in use.
    */
-  enableAutoUpdate(intervalMs: number, onError: (message: string) => void): () => void {
+  enableAutoUpdate(url: string, intervalMs: number, onError: (message: string) => void): () => void {
     let timer: NodeJS.Timeout | undefined;
-    updatePrices(({ remoteDataUrl, setProviderData }) => {
+    updatePrices(({ setProviderData }) => {
       const fetchOnce = () => {
-        setProviderData(
-          fetch(remoteDataUrl)
-            .then(async (response) => {
-              if (!response.ok) throw new Error(`HTTP ${response.status}`);
-              const data = (await response.json()) as Provider[];
-              this.lookups.clear();
-              this.dataLabel = `genai-prices@remote:${new Date().toISOString()}`;
-              return data;
-            })
-            .catch((error: unknown) => {
-              onError(error instanceof Error ? error.message : String(error));
-              return null;
-            }),
-        );
+        const fetched = fetch(url, { signal: AbortSignal.timeout(60_000) })
+          .then(async (response) => {
+            if (!response.ok) throw new Error(`HTTP ${response.status}`);
+            const data = (await response.json()) as unknown;
+            if (!Array.isArray(data) || data.length === 0) throw new Error('not a list of providers');
+            return data as Provider[];
+          })
+          .catch((error: unknown) => {
+            onError(error instanceof Error ? error.message : String(error));
+            return null;
+          });
+        setProviderData(fetched);
+        this.updating = fetched
+          .then(async (data) => {
+            if (!data) return;
+            await waitForUpdate();
+            this.lookups.clear();
+            this.dataLabel = `genai-prices@remote:${new Date().toISOString()}`;
+          })
+          .catch((error: unknown) => onError(error instanceof Error ? error.message : String(error)));
       };
       fetchOnce();
       timer = setInterval(fetchOnce, intervalMs);
       timer.unref();
     });
     return () => clearInterval(timer);
+  }
+
+  /** Settles once the latest fetch of PRICES_AUTO_UPDATE is in use (or failed). */
+  updated(): Promise<void> {
+    return this.updating;
   }
 
   private lookup(model: string) {

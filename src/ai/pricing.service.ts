@@ -288,14 +288,19 @@ export class PricingService implements OnModuleDestroy {
     this.catalogVersion = loaded.version;
     this.genai = config.PRICES_GENAI_FALLBACK ? new GenaiPriceSource(venueOf(config)) : null;
     if (this.genai && config.PRICES_AUTO_UPDATE) {
-      this.stopAutoUpdate = this.genai.enableAutoUpdate(config.PRICES_AUTO_UPDATE_HOURS * 3_600_000, (message) =>
-        this.logger.warn(`Fetching genai-prices data failed (${message}); keeping the data in use`),
+      this.stopAutoUpdate = this.genai.enableAutoUpdate(config.PRICES_AUTO_UPDATE_URL, config.PRICES_AUTO_UPDATE_HOURS * 3_600_000, (message) =>
+        this.logger.warn(`Fetching genai-prices data from ${config.PRICES_AUTO_UPDATE_URL} failed (${message}); keeping the data in use`),
       );
     }
   }
 
   onModuleDestroy(): void {
     this.stopAutoUpdate?.();
+  }
+
+  /** Settles once a PRICES_AUTO_UPDATE fetch under way is in use (or failed). */
+  pricesUpdated(): Promise<void> {
+    return this.genai?.updated() ?? Promise.resolve();
   }
 
   /**
