@@ -7,6 +7,8 @@ import { UsageEventsService } from '../src/analytics/usage-events.service';
 import { main } from '../src/cli/usage-cli';
 import { TokenTrackingService } from '../src/token-tracking/token-tracking.service';
 import type { UsageRecord } from '../src/token-tracking/usage-record';
+import { formatTokens } from '../src/dashboard/web/usage-format';
+import { launchChromium } from './support/headless-chromium';
 import { createTestApp, TestApp } from './support/test-app';
 import { createUsageRecord } from './support/usage-record.factory';
 
@@ -141,6 +143,24 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
     expect(text).toContain('token_ledger_unpriced_tokens_total{model="acme/house-model"} 3500');
     expect(text).not.toMatch(/token_ledger_unpriced_calls_total\{model="gpt-4o"/);
   });
+
+  it('shows the unpriced model on the dashboard (headless Chromium)', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(`${baseUrl}/usage#period=week`);
+      await page.waitForSelector('body[data-state="auth"]');
+      await page.fill('#api-key', testApp.adminKey);
+      await page.click('#auth-form button[type="submit"]');
+      await page.waitForSelector('body[data-state="ready"]', { timeout: 15_000 });
+      const rows = await page.$$eval('#table-unpriced tbody tr', (trs: { cells: ArrayLike<{ innerText: string }> }[]) =>
+        trs.map((row) => Array.from(row.cells, (cell) => cell.innerText.trim())),
+      );
+      expect(rows).toEqual([['acme/house-model', '1', formatTokens(3_500), inPeriod.toISOString().slice(0, 16).replace('T', ' ')]]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 
   it('refuses a bad period with a 400 naming the field', async () => {
     const reversed = await testApp.api().post('/api/usage/reprice').send({ from: to, to: from }).expect(400);
