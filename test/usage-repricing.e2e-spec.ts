@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUNDLED_PRICE_CATALOG_PATH } from '../src/ai/pricing.service';
+import { Clock } from '../src/common/clock';
 import { UsageEventsService } from '../src/analytics/usage-events.service';
 import { main } from '../src/cli/usage-cli';
 import { TokenTrackingService } from '../src/token-tracking/token-tracking.service';
@@ -286,6 +287,12 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
     await events.correctAggregates(erin);
     await ledger.correctRecordCost('erin', { correctionId: erin.repriceId, recordId: 'rec-erin', occurredAt: inPeriod, deltaMicros: -35_000, costSource: 'catalog' });
 
+    // Within their lease the events belong to the run that started them (it may still be at work).
+    const early = await reprice({ dryRun: false }).expect(200);
+    expect(early.body).toMatchObject({ resumed: 0, changed: 0 });
+    expect(byUser((await snapshot()).ledger, 'dave').totalCostMicros).toBe(byUser(before.ledger, 'dave').totalCostMicros);
+
+    testApp.app.get(Clock).advance(6 * 60_000);
     const run = await reprice({ dryRun: false }).expect(200);
     expect(run.body).toMatchObject({ resumed: 2, changed: 0 });
     const after = await snapshot();

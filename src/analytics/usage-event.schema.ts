@@ -41,7 +41,7 @@ export class UsageEvent {
   @Prop() repricedAt?: Date;
   @Prop() previousCostMicros?: number;
   /** While a re-pricing of this event is under way: what is left to correct (see UsageEventWriter.beginRepricing). */
-  @Prop({ type: Object }) repricing?: { repriceId: string; deltaMicros: number; pending: string[] };
+  @Prop({ type: Object }) repricing?: { repriceId: string; deltaMicros: number; pending: string[]; leaseUntil: Date };
   @Prop({ required: true }) estimated!: boolean;
   @Prop({ required: true }) cacheHit!: boolean;
   @Prop({ type: String, default: null }) requestId!: string | null;

@@ -102,6 +102,9 @@ export interface RepricingInProgress {
   pending: string[];
 }
 
+/** How long a re-pricing run owns an event it started before another run may complete it. */
+const REPRICING_LEASE_MS = 5 * 60_000;
+
 /** Cost sources a price list decided, so a price list fix may change them (a provider's own figure never changes). */
 const REPRICEABLE_SOURCES = ['catalog', 'genai-prices', 'unpriced'];
 
@@ -208,10 +211,23 @@ export class UsageEventWriter {
     return this.events.collection.find(query).sort({ timestamp: 1, _id: 1 }) as unknown as AsyncIterable<UsageEvent>;
   }
 
-  /** Events a re-pricing run left half done (it stopped between the event and its aggregates or ledger). */
-  async interruptedRepricings(): Promise<RepricingInProgress[]> {
-    const documents = (await this.events.collection.find({ repricing: { $exists: true } }).toArray()) as unknown as (UsageEvent & { repricing: Omit<RepricingInProgress, 'event'> })[];
-    return documents.map((document) => ({ event: document, ...document.repricing }));
+  /**
+   * Events a re-pricing run left half done (it stopped between the event and its aggregates or
+   * ledger), each claimed by renewing its lease, so a run still at work on an event, or another
+   * run resuming it, is never joined.
+   */
+  async interruptedRepricings(now: Date): Promise<RepricingInProgress[]> {
+    const claimed: RepricingInProgress[] = [];
+    for (;;) {
+      const document = (await this.events.collection.findOneAndUpdate(
+        { repricing: { $exists: true }, 'repricing.leaseUntil': { $lt: now } },
+        { $set: { 'repricing.leaseUntil': new Date(now.getTime() + REPRICING_LEASE_MS) } },
+        { returnDocument: 'after' },
+      )) as unknown as (UsageEvent & { repricing: Omit<RepricingInProgress, 'event'> & { leaseUntil: Date } }) | null;
+      if (!document) return claimed;
+      const { leaseUntil: _lease, ...repricing } = document.repricing;
+      claimed.push({ event: document, ...repricing });
+    }
   }
 
   /**
@@ -223,6 +239,7 @@ export class UsageEventWriter {
     const deltaMicros = change.costMicros - event.cost_micros;
     const pending = [...targetsOf(event), ...(event.user_id !== null ? ['ledger'] : [])];
     const repricing = { repriceId: change.repriceId, deltaMicros, pending };
+    const leaseUntil = new Date(now.getTime() + REPRICING_LEASE_MS);
     const attribution = { priceVersion: change.priceVersion, priceEntry: change.priceEntry };
     const unset = Object.fromEntries(Object.entries(attribution).filter(([, value]) => value === undefined).map(([key]) => [key, '']));
     const set = Object.fromEntries(Object.entries(attribution).filter(([, value]) => value !== undefined));
@@ -236,7 +253,7 @@ export class UsageEventWriter {
           costSource: change.costSource,
           previousCostMicros: event.cost_micros,
           repricedAt: now,
-          repricing,
+          repricing: { ...repricing, leaseUntil },
         },
         ...(Object.keys(unset).length > 0 ? { $unset: unset } : {}),
       },

@@ -187,7 +187,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
   }
 
   interruptedRepricings(): Promise<RepricingInProgress[]> {
-    return this.writer.interruptedRepricings();
+    return this.writer.interruptedRepricings(new Date(this.clock.now()));
   }
 
   beginRepricing(event: UsageEvent, change: EventRepricing): Promise<RepricingInProgress | null> {

@@ -34,8 +34,17 @@ export class UsageRepricingService {
     private readonly ledger: TokenTrackingService,
   ) {}
 
-  async reprice(request: RepriceRequestDto): Promise<RepriceReportDto> {
+  private running: Promise<unknown> = Promise.resolve();
+
+  /** Runs one at a time in this process; runs of other instances are kept apart by the events' guards and leases. */
+  reprice(request: RepriceRequestDto): Promise<RepriceReportDto> {
     if (request.from.getTime() >= request.to.getTime()) throw new BadRequestException('from must be before to');
+    const run = this.running.then(() => this.run(request));
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(request: RepriceRequestDto): Promise<RepriceReportDto> {
     await this.events.flushed();
     const dryRun = request.dryRun !== false;
     let resumed = 0;
