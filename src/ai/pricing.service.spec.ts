@@ -125,13 +125,11 @@ describe(PricingService.name, () => {
   });
 
   describe('unpriced usage', () => {
-    it('warns once per model per hour, counts every call, and lists the models', () => {
+    it('warns once per model per hour, with the count of unpriced calls so far', () => {
       const pricing = serviceWith();
       const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
       let clock = Date.parse('2026-01-15T12:00:00Z');
       const now = jest.spyOn(Date, 'now').mockImplementation(() => clock);
-      const seen: string[] = [];
-      pricing.onUnpriced((model) => seen.push(model));
       try {
         for (let i = 0; i < 5; i++) pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
         expect(warn).toHaveBeenCalledTimes(1);
@@ -141,9 +139,12 @@ describe(PricingService.name, () => {
         clock += 60_000;
         pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
         expect(warn).toHaveBeenCalledTimes(2);
+        expect(warn.mock.calls[1][0]).toContain('"acme/model-z"');
         expect(warn.mock.calls[1][0]).toContain('7 unpriced call(s) so far');
-        expect(seen).toHaveLength(7);
-        expect(pricing.unpricedModels()).toEqual([{ model: 'acme/model-z', calls: 7, lastSeenAt: new Date(clock).toISOString() }]);
+        // Re-pricing asks quietly: neither counted nor warned.
+        clock += 2 * 3_600_000;
+        pricing.listPrice('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock), { quiet: true });
+        expect(warn).toHaveBeenCalledTimes(2);
       } finally {
         warn.mockRestore();
         now.mockRestore();

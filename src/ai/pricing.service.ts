@@ -265,12 +265,6 @@ export function priceAttribution(quote: PriceQuote): { priceVersion?: string; pr
 /** How often the same unpriced model is warned about in the log. */
 const UNPRICED_WARN_INTERVAL_MS = 60 * 60 * 1000;
 
-export interface UnpricedModel {
-  model: string;
-  calls: number;
-  lastSeenAt: string;
-}
-
 @Injectable()
 export class PricingService implements OnModuleDestroy {
   private readonly logger = new Logger(PricingService.name);
@@ -278,8 +272,8 @@ export class PricingService implements OnModuleDestroy {
   readonly catalogVersion: string;
   private readonly genai: GenaiPriceSource | null;
   private readonly stopAutoUpdate?: () => void;
-  private readonly unpriced = new Map<string, { calls: number; lastSeenAt: number; warnedAt: number }>();
-  private readonly unpricedListeners: ((model: string) => void)[] = [];
+  /** Unpriced calls per model in this process, and when the log last said so (the counts by model are in the metrics). */
+  private readonly unpriced = new Map<string, { calls: number; warnedAt: number }>();
   private readonly catalogKeys = new Map<string, { key: string; entries: readonly PriceEntry[] }[]>();
 
   constructor(config: AppConfig) {
@@ -342,17 +336,6 @@ export class PricingService implements OnModuleDestroy {
     return { costMicros: 0, costSource: 'unpriced' };
   }
 
-  /** Models seen without a price since the process started, most recent first. */
-  unpricedModels(): UnpricedModel[] {
-    return [...this.unpriced.entries()]
-      .map(([model, seen]) => ({ model, calls: seen.calls, lastSeenAt: new Date(seen.lastSeenAt).toISOString() }))
-      .sort((a, b) => b.lastSeenAt.localeCompare(a.lastSeenAt));
-  }
-
-  onUnpriced(listener: (model: string) => void): void {
-    this.unpricedListeners.push(listener);
-  }
-
   entryFor(models: string | readonly string[], at: Date): { model: string; entry: PriceEntry } | null {
     const day = at.toISOString().slice(0, 10);
     for (const model of typeof models === 'string' ? [models] : models) {
@@ -392,12 +375,10 @@ export class PricingService implements OnModuleDestroy {
 
   private noteUnpriced(model: string, at: Date): void {
     const now = Date.now();
-    const seen = this.unpriced.get(model) ?? { calls: 0, lastSeenAt: now, warnedAt: -Infinity };
+    const seen = this.unpriced.get(model) ?? { calls: 0, warnedAt: -Infinity };
     seen.calls += 1;
-    seen.lastSeenAt = now;
     if (!this.unpriced.has(model) && this.unpriced.size >= 1_000) this.unpriced.delete(this.unpriced.keys().next().value!);
     this.unpriced.set(model, seen);
-    for (const listener of this.unpricedListeners) listener(model);
     if (now - seen.warnedAt < UNPRICED_WARN_INTERVAL_MS) return;
     seen.warnedAt = now;
     this.logger.warn(
