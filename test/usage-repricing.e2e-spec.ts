@@ -166,8 +166,17 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
   it('refuses a bad period with a 400 naming the field', async () => {
     const reversed = await testApp.api().post('/api/usage/reprice').send({ from: to, to: from }).expect(400);
     expect(reversed.body.message).toContain('from must be before to');
-    const bad = await testApp.api().post('/api/usage/reprice').send({ from: 'yesterday', to }).expect(400);
-    expect(JSON.stringify(bad.body)).toContain('from must be an ISO 8601 date');
+    for (const [body, field] of [
+      [{ from: 'yesterday', to }, 'from'],
+      [{ to }, 'from'],
+      [{ from, to, dryRun: 'no' }, 'dryRun'],
+      [{ from, to, userId: 'a b' }, 'userId'],
+      [{ from, to, model: '' }, 'model'],
+      [{ from, to, apply: true }, 'apply'],
+    ] as const) {
+      const bad = await testApp.api().post('/api/usage/reprice').send(body).expect(400);
+      expect(bad.body.fields.map((entry: string | { field: string }) => (typeof entry === 'string' ? entry : entry.field))).toContain(field);
+    }
   });
 
   it('the CLI prints the same dry run per user', async () => {
