@@ -263,6 +263,8 @@ describe('re-pricing after a catalogue fix (POST /api/usage/reprice, token-usage
       costSource: 'catalog',
       priceVersion: 'catalog test-fix-1',
       priceEntry: 'gpt-4o@2024-10-02',
+      previousCostMicros: 80_000,
+      repricedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
     });
 
     const overview = await testApp.api().get('/api/usage').query({ period: 'week' }).expect(200);

@@ -25,6 +25,9 @@ export interface UsageEventView {
   cachedTokens?: number;
   cacheWriteTokens?: number;
   reasoningTokens?: number;
+  /** Set once re-pricing changed the cost: the cost before and when. */
+  previousCostMicros?: number;
+  repricedAt?: string;
   estimated: boolean;
   cacheHit: boolean;
   requestId: string | null;
@@ -56,6 +59,8 @@ export function toUsageEventView(event: UsageEvent): UsageEventView {
     ...(event.cachedTokens !== undefined ? { cachedTokens: event.cachedTokens } : {}),
     ...(event.cacheWriteTokens !== undefined ? { cacheWriteTokens: event.cacheWriteTokens } : {}),
     ...(event.reasoningTokens !== undefined ? { reasoningTokens: event.reasoningTokens } : {}),
+    ...(event.previousCostMicros !== undefined ? { previousCostMicros: event.previousCostMicros } : {}),
+    ...(event.repricedAt !== undefined ? { repricedAt: new Date(event.repricedAt).toISOString() } : {}),
     estimated: event.estimated,
     cacheHit: event.cacheHit,
     requestId: event.requestId ?? null,
@@ -81,6 +86,8 @@ export const CSV_COLUMNS = [
   'costSource',
   'priceVersion',
   'priceEntry',
+  'previousCostMicros',
+  'repricedAt',
   'estimated',
   'cacheHit',
   'response_time',

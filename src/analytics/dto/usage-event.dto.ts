@@ -26,6 +26,8 @@ export class UsageEventDto {
   @ApiPropertyOptional({ example: 1024, description: 'Part of prompt_tokens read from the prompt cache' }) cachedTokens?: number;
   @ApiPropertyOptional({ example: 0, description: 'Part of prompt_tokens written to the prompt cache' }) cacheWriteTokens?: number;
   @ApiPropertyOptional({ example: 0, description: 'Part of completion_tokens spent on reasoning' }) reasoningTokens?: number;
+  @ApiPropertyOptional({ example: 570, description: 'Set by re-pricing: the cost (integer micro-USD) before it' }) previousCostMicros?: number;
+  @ApiPropertyOptional({ example: '2026-12-06T09:00:00.000Z', description: 'Set by re-pricing: when the cost changed' }) repricedAt?: string;
   @ApiProperty({ example: false, description: 'Counts came from the tokenizer, not the provider' }) estimated!: boolean;
   @ApiProperty({ example: false }) cacheHit!: boolean;
   @ApiProperty({ example: 'b7e1c2d4-...', nullable: true, type: String }) requestId!: string | null;
