@@ -16,6 +16,7 @@ import { MetricsModule } from './metrics/metrics.module';
 import { PluginModule } from './plugin/plugin.module';
 import { RedisModule } from './redis/redis.module';
 import { SearchModule } from './search/search.module';
+import { UsageRepricingModule } from './repricing/usage-repricing.module';
 import { TokenTrackingModule } from './token-tracking/token-tracking.module';
 
 @Module({})
@@ -41,6 +42,7 @@ export class AppModule {
         SearchModule,
         GatewayModule,
         DashboardModule,
+        UsageRepricingModule,
       ],
     };
   }

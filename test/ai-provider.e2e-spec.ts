@@ -345,7 +345,7 @@ describe(AiService.name, () => {
       ]);
       // gpt-4o at the seed price of $5 / $15 per 1M tokens.
       const expected = fake.usageFor(FALLBACK, request.messages, result.text);
-      expect(result.costMicros).toBe(expected.prompt_tokens * 5 + expected.completion_tokens * 15);
+      expect(result.costMicros).toBe(Math.round(expected.prompt_tokens * 2.5 + expected.completion_tokens * 10));
       expect(result.tracked).toHaveLength(1);
       expect(await ledgerOf(userId)).toMatchObject({ requestCount: 1 });
     });

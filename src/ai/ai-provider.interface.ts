@@ -27,6 +27,8 @@ export interface ProviderUsage {
   totalTokens: number;
   /** Part of promptTokens served from the provider's prompt cache. */
   cachedTokens?: number;
+  /** Part of promptTokens written to the provider's prompt cache (billed at the cache-write rate). */
+  cacheWriteTokens?: number;
   /** Part of completionTokens spent on reasoning (OpenAI counts them inside completion_tokens). */
   reasoningTokens?: number;
   /** Cost the provider charged, in USD (OpenRouter `usage.cost`). */

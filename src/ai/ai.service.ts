@@ -12,7 +12,7 @@ import {
   PartialCompletion,
 } from './ai-errors';
 import { AI_PROVIDER, AiProvider, CompletionRequest, ProviderUsage } from './ai-provider.interface';
-import { PricingService } from './pricing.service';
+import { priceAttribution, PricingService } from './pricing.service';
 import { TokenizerService } from './tokenizer.service';
 
 export interface AiCallContext {
@@ -51,6 +51,7 @@ export interface AiUsage {
   completionTokens: number;
   totalTokens: number;
   cachedTokens?: number;
+  cacheWriteTokens?: number;
   reasoningTokens?: number;
   /** True when any count came from our tokenizer instead of the provider. */
   estimated: boolean;
@@ -347,6 +348,7 @@ export class AiService {
         embeddingTokens,
         costMicros: priced.costMicros,
         costSource: priced.costSource,
+        ...priceAttribution(priced),
         estimated: usage.estimated,
         latencyMs: result.latencyMs,
         success: true,
@@ -433,6 +435,7 @@ export class AiService {
         estimated: false,
       };
       if (usage.cachedTokens !== undefined) result.cachedTokens = integer(usage.cachedTokens);
+      if (usage.cacheWriteTokens !== undefined) result.cacheWriteTokens = integer(usage.cacheWriteTokens);
       if (usage.reasoningTokens !== undefined) result.reasoningTokens = integer(usage.reasoningTokens);
       return result;
     }
@@ -476,9 +479,11 @@ export class AiService {
       promptTokens: attempt.usage.promptTokens,
       completionTokens: attempt.usage.completionTokens,
       ...(attempt.usage.cachedTokens !== undefined ? { cachedTokens: attempt.usage.cachedTokens } : {}),
+      ...(attempt.usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: attempt.usage.cacheWriteTokens } : {}),
       ...(attempt.usage.reasoningTokens !== undefined ? { reasoningTokens: attempt.usage.reasoningTokens } : {}),
       costMicros: priced.costMicros,
       costSource: priced.costSource,
+      ...priceAttribution(priced),
       estimated: attempt.usage.estimated,
       latencyMs: attempt.latencyMs,
       success: attempt.success,

@@ -43,9 +43,12 @@ export function usageFromOpenAi(raw: unknown): ProviderUsage | null {
     totalTokens: count(raw.total_tokens) ?? promptTokens + completionTokens,
   };
   const cached = isObject(raw.prompt_tokens_details) ? count(raw.prompt_tokens_details.cached_tokens) : undefined;
+  // OpenRouter reports cache writes (Anthropic, Gemini) in prompt_tokens_details; LiteLLM-style proxies pass Anthropic's own field.
+  const cacheWrite = (isObject(raw.prompt_tokens_details) ? count(raw.prompt_tokens_details.cache_write_tokens) : undefined) ?? count(raw.cache_creation_input_tokens);
   const reasoning = isObject(raw.completion_tokens_details) ? count(raw.completion_tokens_details.reasoning_tokens) : undefined;
   const cost = count(raw.cost);
   if (cached !== undefined) usage.cachedTokens = cached;
+  if (cacheWrite !== undefined) usage.cacheWriteTokens = cacheWrite;
   if (reasoning !== undefined) usage.reasoningTokens = reasoning;
   if (cost !== undefined) usage.costUsd = cost;
   return usage;

@@ -31,11 +31,11 @@ describe(PricingService.name, () => {
     const pricing = serviceWith();
 
     it.each([
-      ['gpt-4o', 1_000, 500, 1_000 * 5 + 500 * 15],
+      ['gpt-4o', 1_000, 500, 1_000 * 2.5 + 500 * 10],
       ['gpt-4', 1_000, 500, 1_000 * 30 + 500 * 60],
-      ['gpt-3.5-turbo', 1_000, 500, 1_000 * 1.5 + 500 * 2],
+      ['gpt-3.5-turbo', 1_000, 500, 1_000 * 0.5 + 500 * 1.5],
       ['openai/gpt-4o-mini', 1_000_000, 1_000_000, 150_000 + 600_000],
-      ['openai/gpt-4o', 2_000, 1_000, 2_000 * 5 + 1_000 * 15],
+      ['openai/gpt-4o', 2_000, 1_000, 2_000 * 2.5 + 1_000 * 10],
     ])('prices %s: %d prompt + %d completion = %d micro-USD', (model, promptTokens, completionTokens, micros) => {
       expect(pricing.price(model, { promptTokens, completionTokens }, now)).toMatchObject({ costMicros: micros, costSource: 'catalog' });
     });
@@ -79,8 +79,8 @@ describe(PricingService.name, () => {
     it('prices cached input at the cached price, inside prompt tokens', () => {
       // 600 x 0.15 + 400 x 0.075 = 90 + 30
       expect(pricing.price('gpt-4o-mini', { promptTokens: 1_000, cachedTokens: 400, completionTokens: 0 }, now).costMicros).toBe(120);
-      // No cached price for gpt-4o: cached tokens cost the input price, never twice.
-      expect(pricing.price('gpt-4o', { promptTokens: 1_000, cachedTokens: 400, completionTokens: 0 }, now).costMicros).toBe(5_000);
+      // No cached price for gpt-4: cached tokens cost the input price, never twice.
+      expect(pricing.price('gpt-4', { promptTokens: 1_000, cachedTokens: 400, completionTokens: 0 }, now).costMicros).toBe(30_000);
     });
 
     it('does not double count reasoning tokens (they are part of completion tokens)', () => {
@@ -120,6 +120,34 @@ describe(PricingService.name, () => {
         expect(warn.mock.calls[0][0]).toContain('mystery/model-x');
       } finally {
         warn.mockRestore();
+      }
+    });
+  });
+
+  describe('unpriced usage', () => {
+    it('warns once per model per hour, with the count of unpriced calls so far', () => {
+      const pricing = serviceWith();
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      let clock = Date.parse('2026-01-15T12:00:00Z');
+      const now = jest.spyOn(Date, 'now').mockImplementation(() => clock);
+      try {
+        for (let i = 0; i < 5; i++) pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
+        expect(warn).toHaveBeenCalledTimes(1);
+        clock += 59 * 60_000;
+        pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
+        expect(warn).toHaveBeenCalledTimes(1);
+        clock += 60_000;
+        pricing.price('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock));
+        expect(warn).toHaveBeenCalledTimes(2);
+        expect(warn.mock.calls[1][0]).toContain('"acme/model-z"');
+        expect(warn.mock.calls[1][0]).toContain('7 unpriced call(s) so far');
+        // Re-pricing asks quietly: neither counted nor warned.
+        clock += 2 * 3_600_000;
+        pricing.listPrice('acme/model-z', { promptTokens: 1, completionTokens: 1 }, new Date(clock), { quiet: true });
+        expect(warn).toHaveBeenCalledTimes(2);
+      } finally {
+        warn.mockRestore();
+        now.mockRestore();
       }
     });
   });

@@ -128,10 +128,11 @@ export class UsageAnalyticsService {
     await this.events.flushed();
     const range = resolvePeriod(period, this.calendar, this.now());
     const trendKeys = lastDays(this.calendar, this.now(), TREND_DAYS);
-    const [documents, trendDocuments, users] = await Promise.all([
+    const [documents, trendDocuments, users, unpriced] = await Promise.all([
       this.systemDocuments(range),
       this.systemDays(trendKeys, { period: 1, totals: 1 }),
       this.users(range, TOP_USERS),
+      this.events.unpricedModels(range.from ? this.calendar.dayStart(range.from) : null),
     ]);
     const totals = documents.reduce((sum, document) => addMetrics(sum, document.totals), { ...ZERO_METRICS });
     const tools = toolRows(documents);
@@ -160,6 +161,7 @@ export class UsageAnalyticsService {
       dailyTrend: trendKeys.map((date) => ({ date, ...this.figures(trendByDay.get(date)?.totals) })),
       mostUsedTools: tools.slice(0, TOP_TOOLS),
       topUsers: users.top,
+      unpricedModels: unpriced,
     };
   }
 

@@ -54,7 +54,7 @@ describe('usage event mapping', () => {
     const [header, row, rest] = csv.split('\r\n');
     expect(header).toBe(CSV_COLUMNS.join(','));
     expect(header).not.toContain('query');
-    expect(row.startsWith('rec-1,2026-05-04T10:30:45.123Z,user123,rag_answer,gpt-4o-mini,openrouter,FREE,1250,150,0,1400,285,0.000285,catalog,false,false,2.34,false,"timeout, ""retried""",,')).toBe(true);
+    expect(row.startsWith('rec-1,2026-05-04T10:30:45.123Z,user123,rag_answer,gpt-4o-mini,openrouter,FREE,1250,150,0,1400,285,0.000285,catalog,,,,,false,false,2.34,false,"timeout, ""retried""",,')).toBe(true);
     expect(rest).toBe('');
   });
 });

@@ -20,6 +20,14 @@ export interface UsageEventView {
   embedding_tokens: number;
   cost_micros: number;
   costSource: string;
+  priceVersion?: string;
+  priceEntry?: string;
+  cachedTokens?: number;
+  cacheWriteTokens?: number;
+  reasoningTokens?: number;
+  /** Set once re-pricing changed the cost: the cost before and when. */
+  previousCostMicros?: number;
+  repricedAt?: string;
   estimated: boolean;
   cacheHit: boolean;
   requestId: string | null;
@@ -46,6 +54,13 @@ export function toUsageEventView(event: UsageEvent): UsageEventView {
     embedding_tokens: event.embedding_tokens,
     cost_micros: event.cost_micros,
     costSource: event.costSource,
+    ...(event.priceVersion !== undefined ? { priceVersion: event.priceVersion } : {}),
+    ...(event.priceEntry !== undefined ? { priceEntry: event.priceEntry } : {}),
+    ...(event.cachedTokens !== undefined ? { cachedTokens: event.cachedTokens } : {}),
+    ...(event.cacheWriteTokens !== undefined ? { cacheWriteTokens: event.cacheWriteTokens } : {}),
+    ...(event.reasoningTokens !== undefined ? { reasoningTokens: event.reasoningTokens } : {}),
+    ...(event.previousCostMicros !== undefined ? { previousCostMicros: event.previousCostMicros } : {}),
+    ...(event.repricedAt !== undefined ? { repricedAt: new Date(event.repricedAt).toISOString() } : {}),
     estimated: event.estimated,
     cacheHit: event.cacheHit,
     requestId: event.requestId ?? null,
@@ -69,6 +84,10 @@ export const CSV_COLUMNS = [
   'cost_micros',
   'cost_estimate',
   'costSource',
+  'priceVersion',
+  'priceEntry',
+  'previousCostMicros',
+  'repricedAt',
   'estimated',
   'cacheHit',
   'response_time',

@@ -30,6 +30,18 @@ export class UsageEvent {
   @Prop({ required: true }) provider!: string;
   @Prop({ required: true }) tier!: string;
   @Prop({ type: String, required: true }) costSource!: CostSource | 'none';
+  /** The price list and entry that priced it (absent for provider-reported costs and unpriced calls). */
+  @Prop() priceVersion?: string;
+  @Prop() priceEntry?: string;
+  /** Parts of prompt_tokens read from / written to the prompt cache, and of completion_tokens spent reasoning: what re-pricing needs. */
+  @Prop() cachedTokens?: number;
+  @Prop() cacheWriteTokens?: number;
+  @Prop() reasoningTokens?: number;
+  /** Set by a re-pricing run: when, and the cost before it. */
+  @Prop() repricedAt?: Date;
+  @Prop() previousCostMicros?: number;
+  /** While a re-pricing of this event is under way: what is left to correct (see UsageEventWriter.beginRepricing). */
+  @Prop({ type: Object }) repricing?: { repriceId: string; deltaMicros: number; pending: string[]; leaseUntil: Date };
   @Prop({ required: true }) estimated!: boolean;
   @Prop({ required: true }) cacheHit!: boolean;
   @Prop({ type: String, default: null }) requestId!: string | null;

@@ -16,7 +16,7 @@ import { AppConfig } from '../config/app-config';
 import { UsageCalendar } from '../token-tracking/usage-calendar';
 import { GroupCommit } from '../common/group-commit';
 import { UsageEvent } from './usage-event.schema';
-import { RollupInput, systemRollupId, systemRollupIncrements, userRollupId, userRollupIncrements } from './usage-rollup';
+import { costCorrectionIncrements, RollupInput, systemRollupId, systemRollupIncrements, userRollupId, userRollupIncrements } from './usage-rollup';
 import { UsageRollup, UserUsageRollup } from './usage-rollup.schema';
 
 /** The aggregates one event is counted in; each is applied at most once per event. */
@@ -76,6 +76,37 @@ interface InsertedEvent {
   targets: RollupTarget[];
   upserts: Partial<Record<RollupTarget, RollupUpsert>>;
 }
+
+/** Selects the events of a re-pricing run. `to` is exclusive. */
+export interface RepricingFilter {
+  from: Date;
+  to: Date;
+  userId?: string;
+  model?: string;
+}
+
+/** A new price for one event, and the id that makes its ledger correction idempotent. */
+export interface EventRepricing {
+  repriceId: string;
+  costMicros: number;
+  costSource: string;
+  priceVersion?: string;
+  priceEntry?: string;
+}
+
+/** An event whose re-pricing is under way: the cost moved on the event, and what is left to move elsewhere. */
+export interface RepricingInProgress {
+  event: UsageEvent;
+  repriceId: string;
+  deltaMicros: number;
+  pending: string[];
+}
+
+/** How long a re-pricing run owns an event it started before another run may complete it. */
+const REPRICING_LEASE_MS = 5 * 60_000;
+
+/** Cost sources a price list decided, so a price list fix may change them (a provider's own figure never changes). */
+const REPRICEABLE_SOURCES = ['catalog', 'genai-prices', 'unpriced'];
 
 /** A write error of a bulk write, as an Error the caller can log and the outbox can report. */
 export class UsageWriteError extends Error {
@@ -161,6 +192,100 @@ export class UsageEventWriter {
   /** Starts the aggregate write of every event stored so far now, without its linger. */
   hurry(): void {
     this.counts.hurry();
+  }
+
+  /**
+   * The events a re-pricing run may change, oldest first: priced by a price list, not cache
+   * hits (no provider call), counted in their aggregates, and not in the middle of a re-pricing.
+   */
+  repricingCandidates(filter: RepricingFilter): AsyncIterable<UsageEvent> {
+    const query: Document = {
+      timestamp: { $gte: filter.from, $lt: filter.to },
+      costSource: { $in: REPRICEABLE_SOURCES },
+      cacheHit: false,
+      rollupsPending: { $exists: false },
+      repricing: { $exists: false },
+    };
+    if (filter.userId !== undefined) query.user_id = filter.userId;
+    if (filter.model !== undefined) query.model_name = filter.model;
+    return this.events.collection.find(query).sort({ timestamp: 1, _id: 1 }) as unknown as AsyncIterable<UsageEvent>;
+  }
+
+  /**
+   * Events a re-pricing run left half done (it stopped between the event and its aggregates or
+   * ledger), each claimed by renewing its lease, so a run still at work on an event, or another
+   * run resuming it, is never joined.
+   */
+  async interruptedRepricings(now: Date): Promise<RepricingInProgress[]> {
+    const claimed: RepricingInProgress[] = [];
+    for (;;) {
+      const document = (await this.events.collection.findOneAndUpdate(
+        { repricing: { $exists: true }, 'repricing.leaseUntil': { $lt: now } },
+        { $set: { 'repricing.leaseUntil': new Date(now.getTime() + REPRICING_LEASE_MS) } },
+        { returnDocument: 'after' },
+      )) as unknown as (UsageEvent & { repricing: Omit<RepricingInProgress, 'event'> & { leaseUntil: Date } }) | null;
+      if (!document) return claimed;
+      const { leaseUntil: _lease, ...repricing } = document.repricing;
+      claimed.push({ event: document, ...repricing });
+    }
+  }
+
+  /**
+   * Moves the event to its new price, if it still has the price it was read with, and marks
+   * what is left to correct: its aggregates and the user's ledger. Returns null when the event
+   * changed meanwhile (another run got there first).
+   */
+  async beginRepricing(event: UsageEvent, change: EventRepricing, now: Date): Promise<RepricingInProgress | null> {
+    const deltaMicros = change.costMicros - event.cost_micros;
+    const pending = [...targetsOf(event), ...(event.user_id !== null ? ['ledger'] : [])];
+    const repricing = { repriceId: change.repriceId, deltaMicros, pending };
+    const leaseUntil = new Date(now.getTime() + REPRICING_LEASE_MS);
+    const attribution = { priceVersion: change.priceVersion, priceEntry: change.priceEntry };
+    const unset = Object.fromEntries(Object.entries(attribution).filter(([, value]) => value === undefined).map(([key]) => [key, '']));
+    const set = Object.fromEntries(Object.entries(attribution).filter(([, value]) => value !== undefined));
+    const result = await this.events.collection.updateOne(
+      { _id: event._id as never, cost_micros: event.cost_micros, costSource: event.costSource, repricing: { $exists: false }, rollupsPending: { $exists: false } },
+      {
+        $set: {
+          ...set,
+          cost_micros: change.costMicros,
+          cost_estimate: change.costMicros / 1e6,
+          costSource: change.costSource,
+          previousCostMicros: event.cost_micros,
+          repricedAt: now,
+          repricing: { ...repricing, leaseUntil },
+        },
+        ...(Object.keys(unset).length > 0 ? { $unset: unset } : {}),
+      },
+    );
+    if (result.modifiedCount !== 1) return null;
+    const { priceVersion: _version, priceEntry: _entry, ...rest } = event;
+    const moved: UsageEvent = { ...rest, ...set, cost_micros: change.costMicros, cost_estimate: change.costMicros / 1e6, costSource: change.costSource as UsageEvent['costSource'] };
+    return { event: moved, ...repricing };
+  }
+
+  /** Moves the event's aggregates by its cost change, each at most once; a document gone (expired) is left gone. */
+  async correctAggregates(progress: RepricingInProgress, now: Date): Promise<void> {
+    const { event, deltaMicros } = progress;
+    const day = this.calendar.dayKey(event.timestamp);
+    const month = this.calendar.monthKey(event.timestamp);
+    const input = { operation: event.operation_type, model: event.model_name, provider: event.provider, tier: event.tier };
+    for (const target of progress.pending) {
+      if (!(ROLLUP_TARGETS as readonly string[]).includes(target)) continue;
+      if (deltaMicros !== 0) {
+        const update = { $inc: costCorrectionIncrements(input, deltaMicros, !isUserTarget(target as RollupTarget)), $set: { updatedAt: now } };
+        if (target === 'day') await this.rollups.collection.updateOne({ _id: systemRollupId('day', day) as never }, update);
+        else if (target === 'month') await this.rollups.collection.updateOne({ _id: systemRollupId('month', month) as never }, update);
+        else if (target === 'userDay') await this.userRollups.collection.updateOne({ _id: userRollupId('day', day, event.user_id!) as never }, update);
+        else await this.userRollups.collection.updateOne({ _id: userRollupId('month', month, event.user_id!) as never }, update);
+      }
+      await this.events.collection.updateOne({ _id: event._id as never }, { $pull: { 'repricing.pending': target } as never });
+    }
+  }
+
+  /** The ledger part is done (or there is none): the event's re-pricing is complete. */
+  async finishRepricing(eventId: string): Promise<void> {
+    await this.events.collection.updateOne({ _id: eventId as never }, { $unset: { repricing: '' } });
   }
 
   private async commit(batch: UsageEvent[]): Promise<PromiseSettledResult<StoredEvent>[]> {

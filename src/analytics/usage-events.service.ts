@@ -13,7 +13,7 @@ import { UsageCalendar } from '../token-tracking/usage-calendar';
 import type { UsageRecord } from '../token-tracking/usage-record';
 import { toUsageEventView, UsageEventView } from './usage-event.mapper';
 import { UsageEvent } from './usage-event.schema';
-import { RollupTotals, UsageEventWriter } from './usage-event.writer';
+import { EventRepricing, RepricingFilter, RepricingInProgress, RollupTotals, UsageEventWriter } from './usage-event.writer';
 import { UsageLogWriter } from './usage-log.writer';
 
 export type TrackedUsageRecord = UsageRecord & { recordId: string; occurredAt: Date };
@@ -168,6 +168,40 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
     return { recordId, tier };
   }
 
+  /** Models whose calls were recorded without a price since `from` (all retained events when null), most calls first. */
+  async unpricedModels(from: Date | null): Promise<{ model: string; calls: number; totalTokens: number; lastSeenAt: string }[]> {
+    const rows = await this.events.collection
+      .aggregate<{ _id: string; calls: number; totalTokens: number; lastSeenAt: Date }>([
+        { $match: { costSource: 'unpriced', ...(from ? { timestamp: { $gte: from } } : {}) } },
+        { $group: { _id: '$model_name', calls: { $sum: 1 }, totalTokens: { $sum: '$total_tokens' }, lastSeenAt: { $max: '$timestamp' } } },
+        { $sort: { calls: -1, _id: 1 } },
+        { $limit: 100 },
+      ])
+      .toArray();
+    return rows.map((row) => ({ model: row._id, calls: row.calls, totalTokens: row.totalTokens, lastSeenAt: new Date(row.lastSeenAt).toISOString() }));
+  }
+
+  /** Re-pricing (UsageRepricingService): the writer does the writes, so it stays the only writer of events and aggregates. */
+  repricingCandidates(filter: RepricingFilter): AsyncIterable<UsageEvent> {
+    return this.writer.repricingCandidates(filter);
+  }
+
+  interruptedRepricings(): Promise<RepricingInProgress[]> {
+    return this.writer.interruptedRepricings(new Date(this.clock.now()));
+  }
+
+  beginRepricing(event: UsageEvent, change: EventRepricing): Promise<RepricingInProgress | null> {
+    return this.writer.beginRepricing(event, change, new Date(this.clock.now()));
+  }
+
+  correctAggregates(progress: RepricingInProgress): Promise<void> {
+    return this.writer.correctAggregates(progress, new Date(this.clock.now()));
+  }
+
+  finishRepricing(eventId: string): Promise<void> {
+    return this.writer.finishRepricing(eventId);
+  }
+
   /** Newest first, keyset-paginated by (timestamp, _id). */
   async list(filter: UsageEventFilter, limit: number, cursor?: string): Promise<UsageEventPage> {
     const query = toEventQuery(filter);
@@ -176,7 +210,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       query.$or = [{ timestamp: { $lt: after.timestamp } }, { timestamp: after.timestamp, _id: { $lt: after.id as never } }];
     }
     const documents = (await this.events.collection
-      .find(query, { projection: { rollupsPending: 0, rollupsLeaseUntil: 0 } })
+      .find(query, { projection: { rollupsPending: 0, rollupsLeaseUntil: 0, repricing: 0 } })
       .sort({ timestamp: -1, _id: -1 })
       .limit(limit + 1)
       .toArray()) as unknown as UsageEvent[];
@@ -194,7 +228,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       throw new Error('usage record recordId must be a non-empty string of at most 200 characters');
     }
     if (!(record.occurredAt instanceof Date) || Number.isNaN(record.occurredAt.getTime())) throw new Error('usage record occurredAt must be a valid Date');
-    for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'costMicros'] as const) {
+    for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'cachedTokens', 'cacheWriteTokens', 'reasoningTokens', 'costMicros'] as const) {
       const value = record[field] ?? 0;
       if (!Number.isSafeInteger(value) || value < 0) throw new Error(`usage record ${field} must be a non-negative integer (got ${value})`);
     }
@@ -219,6 +253,11 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       provider: record.provider,
       tier,
       costSource: meta.tool ? 'none' : record.costSource,
+      ...(record.priceVersion ? { priceVersion: record.priceVersion } : {}),
+      ...(record.priceEntry ? { priceEntry: record.priceEntry } : {}),
+      ...(record.cachedTokens ? { cachedTokens: record.cachedTokens } : {}),
+      ...(record.cacheWriteTokens ? { cacheWriteTokens: record.cacheWriteTokens } : {}),
+      ...(record.reasoningTokens ? { reasoningTokens: record.reasoningTokens } : {}),
       estimated: record.estimated ?? false,
       cacheHit: meta.cacheHit ?? false,
       requestId: record.requestId ?? null,
@@ -246,6 +285,7 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       costMicros: event.cost_micros,
       latencyMs: event.response_time * 1000,
       success: event.success,
+      costSource: event.costSource,
     });
     this.usageLog.append(toUsageEventView(event));
     const evaluation = this.alerts

@@ -217,3 +217,16 @@ export function addFields<T extends object>(a: T, b: Partial<T> | undefined): T 
   for (const key of Object.keys(sum)) sum[key] += (b as Record<string, number | undefined>)[key] ?? 0;
   return sum as T;
 }
+
+/** The $inc that moves one event's cost by `deltaMicros` in a rollup document (re-pricing); tokens and counts stay. */
+export function costCorrectionIncrements(input: Pick<RollupInput, 'operation' | 'model' | 'provider' | 'tier'>, deltaMicros: number, system: boolean): Record<string, number> {
+  const increments: Record<string, number> = {
+    'totals.costMicros': deltaMicros,
+    [`cells.${input.operation}.${escapeKey(input.model)}.costMicros`]: deltaMicros,
+  };
+  if (system) {
+    increments[`providers.${escapeKey(input.provider)}.costMicros`] = deltaMicros;
+    increments[`tiers.${escapeKey(input.tier)}.costMicros`] = deltaMicros;
+  }
+  return increments;
+}

@@ -1,6 +1,7 @@
 import { CliError, EXIT } from './usage-cli-options';
 
 const TIMEOUT_MS = 30_000;
+const REPRICE_TIMEOUT_MS = 600_000;
 
 export type QueryValues = Record<string, string | number | undefined>;
 
@@ -16,6 +17,11 @@ export class UsageApiClient {
     return (await response.json()) as T;
   }
 
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const response = await this.request(path, {}, 'application/json', body);
+    return (await response.json()) as T;
+  }
+
   /** One page of CSV and the cursor of the next page (null on the last). */
   async csv(path: string, query: QueryValues): Promise<{ text: string; nextCursor: string | null }> {
     const response = await this.request(path, query, 'text/csv');
@@ -28,11 +34,16 @@ export class UsageApiClient {
     return url;
   }
 
-  private async request(path: string, query: QueryValues, accept: string): Promise<Response> {
+  private async request(path: string, query: QueryValues, accept: string, body?: unknown): Promise<Response> {
     const url = this.url(path, query);
     let response: Response;
     try {
-      response = await fetch(url, { headers: { authorization: `Bearer ${this.apiKey}`, accept }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+      response = await fetch(url, {
+        ...(body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) }),
+        headers: { authorization: `Bearer ${this.apiKey}`, accept, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        // Re-pricing a long period reads every event of it.
+        signal: AbortSignal.timeout(body === undefined ? TIMEOUT_MS : REPRICE_TIMEOUT_MS),
+      });
     } catch (error) {
       throw new CliError(EXIT.unreachable, `cannot reach the token-ledger service at ${this.baseUrl.origin}: ${describeNetworkError(error)}`);
     }

@@ -57,6 +57,10 @@ Exit codes:
   3  the service could not be reached
   4  the API key was rejected (401) or may not read this usage (403)
 
+Re-pricing after a price catalogue fix:
+  token-usage reprice --from <date> --to <date> [--user <id>] [--model <name>] [--apply]
+  (run token-usage reprice --help)
+
 Examples:
   npm run usage -- --days 30
   TOKEN_LEDGER_API_KEY=tl_admin_... npx token-usage --user user123 --operation rag_answer

@@ -3,6 +3,7 @@ import type { SystemTokenUsageResponseDto, TokenUsageResponseDto } from '../anal
 import { UsageApiClient } from './usage-api.client';
 import { CliError, CliOutput, EXIT, parseUsageCliOptions, UsageCliOptions } from './usage-cli-options';
 import { renderUsageReport, UsageReport } from './usage-report';
+import { repriceMain } from './reprice-cli';
 
 const SEARCH = '/api/v1/search/token-usage';
 const EVENTS = '/api/v1/usage-events';
@@ -61,6 +62,7 @@ export async function writeEventsCsv(client: UsageApiClient, options: UsageCliOp
 
 /** Runs the CLI with the arguments after `node script`; resolves to the exit code. */
 export async function main(argv: string[], output: CliOutput = processOutput): Promise<number> {
+  if (argv[0] === 'reprice') return repriceMain(argv.slice(1), output);
   const options = parseUsageCliOptions(argv, output);
   if (typeof options === 'number') return options;
   const client = new UsageApiClient(options.url, options.apiKey);

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { REMOTE_DATA_JSON_URL } from '@pydantic/genai-prices';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -161,6 +162,24 @@ export class AppConfig {
   @IsOptional()
   @IsString()
   PRICE_CATALOG_PATH?: string;
+
+  /** Price models missing from our catalog with @pydantic/genai-prices' bundled data (no network). */
+  @Transform(toBoolean)
+  @IsBoolean()
+  PRICES_GENAI_FALLBACK = true;
+
+  /** Operator opt-in: fetch genai-prices' latest data file from GitHub at start and every PRICES_AUTO_UPDATE_HOURS. */
+  @Transform(toBoolean)
+  @IsBoolean()
+  PRICES_AUTO_UPDATE = false;
+
+  @IsInt()
+  @Min(1)
+  PRICES_AUTO_UPDATE_HOURS: number = 24;
+
+  /** Where PRICES_AUTO_UPDATE fetches from (default: the maintainers' data file on GitHub; a mirror for closed networks). */
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  PRICES_AUTO_UPDATE_URL: string = REMOTE_DATA_JSON_URL;
 
   @IsString()
   @Matches(/^[A-Z]{3}$/, { message: 'DISPLAY_CURRENCY must be a three-letter ISO 4217 code' })

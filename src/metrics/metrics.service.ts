@@ -22,6 +22,8 @@ export interface UsageObservation {
   costMicros: number;
   latencyMs: number;
   success: boolean;
+  /** `unpriced` calls are counted by model so a missing price shows up before the invoice does. */
+  costSource?: string;
 }
 
 /** The seed 001 `/metrics` JSON. */
@@ -94,6 +96,8 @@ export class MetricsService implements OnModuleInit {
 
   private readonly tokens = this.counter('tokens_total', 'Tokens used, by type (prompt, completion, embedding), model, provider and operation', ['type', 'model', 'provider', 'operation']);
   private readonly cost = this.counter('cost_usd_total', 'Estimated provider cost in USD, by model, provider and operation', ['model', 'provider', 'operation']);
+  private readonly unpricedCalls = this.counter('unpriced_calls_total', 'Calls recorded without a price (cost 0), by model and provider', ['model', 'provider']);
+  private readonly unpricedTokens = this.counter('unpriced_tokens_total', 'Tokens of calls recorded without a price, by model', ['model']);
   private readonly events = this.counter('usage_events_total', 'Usage events recorded, by operation, provider and outcome', ['operation', 'provider', 'success']);
   private readonly providerLatency = new Histogram({
     name: `${METRIC_PREFIX}provider_latency_seconds`,
@@ -198,6 +202,10 @@ export class MetricsService implements OnModuleInit {
     this.tokens.inc({ type: 'completion', model, provider, operation }, usage.completionTokens);
     this.tokens.inc({ type: 'embedding', model, provider, operation }, usage.embeddingTokens);
     this.cost.inc({ model, provider, operation }, costUsd);
+    if (usage.costSource === 'unpriced') {
+      this.unpricedCalls.inc({ model, provider });
+      this.unpricedTokens.inc({ model }, usage.promptTokens + usage.completionTokens + usage.embeddingTokens);
+    }
     this.events.inc({ operation, provider, success: String(usage.success) });
     if (operation !== 'tool_call') this.providerLatency.observe({ provider, operation }, usage.latencyMs / 1000);
     this.seedTokens.inc({ type: 'prompt' }, usage.promptTokens);

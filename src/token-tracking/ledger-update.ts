@@ -102,6 +102,8 @@ function sessionOf(record: LedgerRecord, totals: LedgerTotals): RecentSession {
     totalTokens: totals.totalTokens,
     costMicros: totals.costMicros,
     costSource: record.costSource,
+    ...(record.priceVersion ? { priceVersion: record.priceVersion } : {}),
+    ...(record.priceEntry ? { priceEntry: record.priceEntry } : {}),
     estimated: record.estimated ?? false,
     latencyMs: record.latencyMs,
     success: record.success,

@@ -1,7 +1,7 @@
 import { Injectable, Logger, NotFoundException, OnApplicationShutdown } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { randomUUID } from 'node:crypto';
-import { MongoBulkWriteError } from 'mongodb';
+import { Document, MongoBulkWriteError } from 'mongodb';
 import { Model } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
@@ -10,7 +10,7 @@ import { USER_ID_PATTERN } from '../common/user-id';
 import { TierLimits } from '../limits/tier-limits';
 import { LedgerPeriodUsage, PlanSource, Reservation, UsageLimitsService } from '../limits/usage-limits.service';
 import { UserTokenUsageResponseDto } from './dto/user-token-usage-response.dto';
-import { LedgerRecord, ledgerUpdate, toLedgerTotals, TOTALS_PROJECTION, TotalsDocument } from './ledger-update';
+import { APPLIED_RECORD_IDS_KEPT, LedgerRecord, ledgerUpdate, toLedgerTotals, TOTALS_PROJECTION, TotalsDocument } from './ledger-update';
 import { UsageCalendar } from './usage-calendar';
 import { UsageBucket, UserTokenUsage } from './user-token-usage.schema';
 import { LedgerTotals, subtractTotals, totalsOf, TrackResult, UsageRecord, ZERO_TOTALS } from './usage-record';
@@ -44,6 +44,18 @@ interface SessionDelta {
   embeddingTokens?: number;
   totalTokens?: number;
   costMicros?: number;
+}
+
+/** One call's cost change, as UsageRepricingService applies it to the ledger. */
+export interface LedgerCostCorrection {
+  /** Unique per change (record, old cost, new cost): applying it twice moves the ledger once. */
+  correctionId: string;
+  recordId: string;
+  occurredAt: Date;
+  deltaMicros: number;
+  costSource: string;
+  priceVersion?: string;
+  priceEntry?: string;
 }
 
 export class LedgerWriteError extends Error {}
@@ -126,6 +138,45 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     const result = await this.trackTokenUsage(userId, record);
     await this.events.record(userId, record, { query: record.query });
     return result;
+  }
+
+  /**
+   * Moves one recorded call's cost by `deltaMicros` (a re-pricing after a price list fix): the
+   * user's total, the call's day and month buckets, and its recent session if still listed,
+   * which also takes the new price attribution. Idempotent by `correctionId`, kept with the
+   * applied record ids. A day bucket already pruned is not brought back.
+   */
+  async correctRecordCost(userId: string, correction: LedgerCostCorrection): Promise<'applied' | 'already-applied' | 'no-ledger'> {
+    assertUserId(userId);
+    const day = this.calendar.dayKey(correction.occurredAt);
+    const inc: Record<string, number> = {
+      totalCostMicros: correction.deltaMicros,
+      [`monthlyUsage.${day.slice(0, 7)}.costMicros`]: correction.deltaMicros,
+      'recentSessions.$[session].costMicros': correction.deltaMicros,
+    };
+    if (day >= this.calendar.retentionCutoffDay(new Date(this.clock.now()), this.config.DAILY_RETENTION_DAYS)) {
+      inc[`dailyUsage.${day}.costMicros`] = correction.deltaMicros;
+    }
+    const set: Record<string, string> = { 'recentSessions.$[session].costSource': correction.costSource };
+    const unset: Record<string, ''> = {};
+    for (const field of ['priceVersion', 'priceEntry'] as const) {
+      if (correction[field] !== undefined) set[`recentSessions.$[session].${field}`] = correction[field]!;
+      else unset[`recentSessions.$[session].${field}`] = '';
+    }
+    const update: Document = {
+      $inc: inc,
+      $set: set,
+      ...(Object.keys(unset).length > 0 ? { $unset: unset } : {}),
+      $push: { appliedRecordIds: { $each: [correction.correctionId], $slice: -APPLIED_RECORD_IDS_KEPT } },
+    };
+    const result = await this.withTimeout(
+      this.usage.collection.updateOne({ userId, appliedRecordIds: { $nin: [correction.correctionId] } }, update, {
+        arrayFilters: [{ 'session.recordId': correction.recordId }],
+      }),
+    );
+    if (result.modifiedCount === 1) return 'applied';
+    const exists = await this.usage.collection.countDocuments({ userId }, { limit: 1 });
+    return exists > 0 ? 'already-applied' : 'no-ledger';
   }
 
   async planOf(userId: string): Promise<{ tier?: string | null; limits?: TierLimits | null }> {
@@ -401,7 +452,7 @@ function assertUserId(userId: string): void {
 }
 
 function normaliseRecord(record: UsageRecord, clock: Clock): LedgerRecord {
-  for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'cachedTokens', 'reasoningTokens', 'costMicros'] as const) {
+  for (const field of ['promptTokens', 'completionTokens', 'embeddingTokens', 'cachedTokens', 'cacheWriteTokens', 'reasoningTokens', 'costMicros'] as const) {
     const value = record[field];
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
       throw new InvalidUsageRecordError(`usage record ${field} must be a non-negative integer (got ${value})`);

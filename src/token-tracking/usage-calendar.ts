@@ -33,6 +33,12 @@ export class UsageCalendar {
     return this.startOf(year, month + 1, 1);
   }
 
+  /** The instant a day key (YYYY-MM-DD) begins, in this zone. */
+  dayStart(dayKey: string): Date {
+    const [year, month, day] = dayKey.split('-').map(Number);
+    return this.startOf(year, month, day);
+  }
+
   /** Local midnight of a calendar date (month and day may overflow, as with Date.UTC). */
   private startOf(year: number, month: number, day: number): Date {
     const wall = Date.UTC(year, month - 1, day);

@@ -15,7 +15,7 @@ export const OPERATION_TYPES = [
 ] as const;
 export type OperationType = (typeof OPERATION_TYPES)[number];
 
-export const COST_SOURCES = ['provider', 'catalog', 'unpriced'] as const;
+export const COST_SOURCES = ['provider', 'catalog', 'genai-prices', 'unpriced'] as const;
 export type CostSource = (typeof COST_SOURCES)[number];
 
 /** One billed provider call (or cache hit), as the ledger records it. */
@@ -28,11 +28,17 @@ export interface UsageRecord {
   promptTokens: number;
   completionTokens: number;
   embeddingTokens?: number;
+  /** Parts of promptTokens read from / written to the provider's prompt cache. */
   cachedTokens?: number;
+  cacheWriteTokens?: number;
+  /** Part of completionTokens spent on reasoning. */
   reasoningTokens?: number;
   /** Integer micro-USD (1 USD = 1,000,000). */
   costMicros: number;
   costSource: CostSource;
+  /** The price list and entry that priced it (see PriceQuote), so a bill can be explained line by line. */
+  priceVersion?: string;
+  priceEntry?: string;
   /** True when any count came from the tokenizer instead of the provider. */
   estimated?: boolean;
   latencyMs: number;

@@ -43,6 +43,8 @@ export function toUserTokenUsageResponse(document: UserTokenUsage): UserTokenUsa
         totalTokens: session.totalTokens,
         costUsd: microsToUsd(session.costMicros),
         costSource: session.costSource,
+        ...(session.priceVersion ? { priceVersion: session.priceVersion } : {}),
+        ...(session.priceEntry ? { priceEntry: session.priceEntry } : {}),
         estimated: session.estimated,
         latencyMs: session.latencyMs,
         success: session.success,

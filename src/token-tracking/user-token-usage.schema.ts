@@ -25,6 +25,8 @@ export interface RecentSession {
   totalTokens: number;
   costMicros: number;
   costSource: string;
+  priceVersion?: string;
+  priceEntry?: string;
   estimated: boolean;
   latencyMs: number;
   success: boolean;

@@ -20,7 +20,14 @@ export class UsageEventDto {
   @ApiProperty({ example: 'FREE' }) tier!: string;
   @ApiProperty({ example: 0 }) embedding_tokens!: number;
   @ApiProperty({ example: 285, description: 'Integer micro-USD (the stored amount)' }) cost_micros!: number;
-  @ApiProperty({ enum: [...COST_SOURCES, 'none'], example: 'catalog' }) costSource!: string;
+  @ApiProperty({ enum: [...COST_SOURCES, 'none'], example: 'catalog', description: 'What priced it' }) costSource!: string;
+  @ApiPropertyOptional({ example: 'catalog 2026-12-06.1', description: 'The price list (and its version) that priced it' }) priceVersion?: string;
+  @ApiPropertyOptional({ example: 'gpt-4o-mini@2024-10-01', description: 'The price list entry used' }) priceEntry?: string;
+  @ApiPropertyOptional({ example: 1024, description: 'Part of prompt_tokens read from the prompt cache' }) cachedTokens?: number;
+  @ApiPropertyOptional({ example: 0, description: 'Part of prompt_tokens written to the prompt cache' }) cacheWriteTokens?: number;
+  @ApiPropertyOptional({ example: 0, description: 'Part of completion_tokens spent on reasoning' }) reasoningTokens?: number;
+  @ApiPropertyOptional({ example: 570, description: 'Set by re-pricing: the cost (integer micro-USD) before it' }) previousCostMicros?: number;
+  @ApiPropertyOptional({ example: '2026-12-06T09:00:00.000Z', description: 'Set by re-pricing: when the cost changed' }) repricedAt?: string;
   @ApiProperty({ example: false, description: 'Counts came from the tokenizer, not the provider' }) estimated!: boolean;
   @ApiProperty({ example: false }) cacheHit!: boolean;
   @ApiProperty({ example: 'b7e1c2d4-...', nullable: true, type: String }) requestId!: string | null;

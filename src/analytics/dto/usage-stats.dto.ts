@@ -161,6 +161,13 @@ export class UsageSummaryDto extends UsageFiguresDto {
   @ApiProperty({ type: FormattedFiguresDto }) formatted!: FormattedFiguresDto;
 }
 
+export class UnpricedModelDto {
+  @ApiProperty({ example: 'acme/house-model' }) model!: string;
+  @ApiProperty({ example: 42, description: 'Calls recorded without a price (cost 0) in the period' }) calls!: number;
+  @ApiProperty({ example: 125000 }) totalTokens!: number;
+  @ApiProperty({ example: '2026-05-04T10:30:45.123Z' }) lastSeenAt!: string;
+}
+
 /** GET /api/usage */
 export class UsageOverviewDto {
   @ApiProperty({ enum: PERIODS, example: 'month' }) period!: Period;
@@ -178,6 +185,11 @@ export class UsageOverviewDto {
   @ApiProperty({ type: [DailyTrendPointDto], description: 'The last 30 days, oldest first, whatever the period' }) dailyTrend!: DailyTrendPointDto[];
   @ApiProperty({ type: [ToolUsageDto], description: 'Top 5 tools of the period' }) mostUsedTools!: ToolUsageDto[];
   @ApiProperty({ type: [TopUserDto], description: 'Top 10 users of the period by cost' }) topUsers!: TopUserDto[];
+  @ApiProperty({
+    type: [UnpricedModelDto],
+    description: 'Models whose calls in the period no price list priced (recorded at cost 0), most calls first: add them to the price catalogue, then re-price the period',
+  })
+  unpricedModels!: UnpricedModelDto[];
 }
 
 /** GET /api/usage/today, /monthly, /all-time */

@@ -49,6 +49,7 @@ interface UsageOverview {
   operations: (DimensionFigures & { operation: string })[];
   dailyTrend: (Figures & { date: string })[];
   topUsers: TopUser[];
+  unpricedModels?: { model: string; calls: number; totalTokens: number; lastSeenAt: string }[];
 }
 // GET /api/v1/search/token-usage (src/analytics/dto/search-token-usage.dto.ts)
 interface UsageStats {
@@ -520,6 +521,12 @@ function renderSystem(overview: UsageOverview): void {
   ];
   fillTable('table-operations', overview.operations.map((row) => dimensionRow(row.operation, row)), 'No operations in this period.');
   fillTable('table-models', overview.models.map((row) => dimensionRow(row.model, row)), 'No models used in this period.');
+  fillTable(
+    'table-unpriced',
+    (overview.unpricedModels ?? []).map((row) => [breakable(row.model), formatInteger(row.calls), formatTokens(row.totalTokens), row.lastSeenAt.slice(0, 16).replace('T', ' ')]),
+    'Every call in this period was priced.',
+    [0, 3],
+  );
 }
 
 function renderSearchCache(stats: SearchCacheStats | null): void {

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { OPERATION_TYPES, OperationType } from '../usage-record';
+import { COST_SOURCES, OPERATION_TYPES, OperationType } from '../usage-record';
 
 class UsageFiguresDto {
   @ApiProperty({ example: 8500 }) promptTokens!: number;
@@ -29,7 +29,9 @@ export class RecentSessionDto {
   @ApiProperty({ example: 0 }) embeddingTokens!: number;
   @ApiProperty({ example: 450 }) totalTokens!: number;
   @ApiProperty({ example: 0.000203 }) costUsd!: number;
-  @ApiProperty({ enum: ['provider', 'catalog', 'unpriced'], example: 'catalog' }) costSource!: string;
+  @ApiProperty({ enum: COST_SOURCES, example: 'catalog', description: 'What priced it: the provider\'s reported cost, our catalogue, genai-prices\' data, or nothing (cost 0)' }) costSource!: string;
+  @ApiPropertyOptional({ example: 'catalog 2026-12-06.1', description: 'The price list (and its version) that priced it' }) priceVersion?: string;
+  @ApiPropertyOptional({ example: 'gpt-4o-mini@2024-10-01', description: 'The price list entry used' }) priceEntry?: string;
   @ApiProperty({ example: false, description: 'True when counts came from the tokenizer, not the provider' }) estimated!: boolean;
   @ApiProperty({ example: 1840 }) latencyMs!: number;
   @ApiProperty({ example: true }) success!: boolean;
