@@ -12,7 +12,7 @@ import { EmbeddingCacheStatsDto, EmbedResourceResponseDto } from './dto/embed-re
 import { EmbedResourceDto } from './dto/embed-resource.dto';
 import { EmbeddingCacheEntry, EmbeddingCacheStats } from './embedding-cache.schema';
 import { ResourceChunksService } from './resource-chunks.service';
-import { chunkByTokens } from './text-chunker';
+import { chunkByTokens, TextChunk } from './text-chunker';
 
 const STATS_ID = 'embeddings';
 
@@ -47,7 +47,10 @@ export class EmbeddingsService {
     const texts = dto.contents ?? [dto.content as string];
     const model = dto.model ?? this.config.AI_EMBEDDING_MODEL;
     const options = { size: this.config.EMBED_CHUNK_TOKENS, overlap: this.config.EMBED_CHUNK_OVERLAP };
-    const chunks = texts.flatMap((text) => chunkByTokens(text, this.tokenizer.tokenOffsets(text, model), options));
+    const chunks: TextChunk[] = [];
+    for (const text of texts) {
+      for (const chunk of chunkByTokens(text, await this.tokenizer.tokenOffsetsAsync(text, model), options)) chunks.push(chunk);
+    }
     if (chunks.length === 0) throw new BadRequestException('content has no text to embed (only whitespace)');
     const result = await this.embedTexts(
       chunks.map((chunk) => chunk.text),

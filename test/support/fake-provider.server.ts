@@ -292,8 +292,8 @@ export class FakeProviderServer {
 
     const dimensions = typeof body.dimensions === 'number' ? body.dimensions : undefined;
     const base64 = body.encoding_format === 'base64';
-    const promptTokens = inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
     const omit = scripted.omitUsage || scripted.usage === null;
+    const promptTokens = omit ? 0 : inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
     const usage = omit
       ? undefined
       : {
