@@ -25,7 +25,7 @@ export class ChatMessageInputDto {
   @IsIn(['system', 'developer', 'user', 'assistant'])
   role!: 'system' | 'developer' | 'user' | 'assistant';
 
-  @ApiProperty({ example: 'Say hello' })
+  @ApiProperty({ example: 'Say hello', maxLength: 500_000 })
   @IsString({ message: 'content must be a string (multi-part content is not supported)' })
   @MaxLength(500_000)
   content!: string;
