@@ -1,6 +1,6 @@
-import { Body, Controller, Get, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Access } from '../auth/access.decorator';
 import {
   MostUsedToolsQueryDto,
@@ -29,8 +29,9 @@ export class UsageStatsController {
   @Access('user', { owner: 'body:userId' })
   @ApiOperation({ summary: 'Record one tool call (a tool_call usage event with zero tokens)' })
   @ApiCreatedResponse({ type: TrackToolUsageResponseDto })
-  async trackTool(@Body() dto: TrackToolUsageDto, @Req() request: FastifyRequest): Promise<TrackToolUsageResponseDto> {
-    const { recordId, tier } = await this.events.recordToolCall({ ...dto, requestId: request.id });
+  async trackTool(@Body() dto: TrackToolUsageDto, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TrackToolUsageResponseDto> {
+    const { recordId, tier, replayed } = await this.events.recordToolCall({ ...dto, requestId: request.id });
+    if (replayed) reply.header('idempotent-replayed', 'true');
     return { status: 'ok', recordId, toolName: dto.toolName, tier };
   }
 
