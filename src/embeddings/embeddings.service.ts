@@ -83,15 +83,18 @@ export class EmbeddingsService {
   }
 
   /**
-   * Embeds texts, taking what it can from the persistent cache (keyed by model and
-   * content hash); only the misses reach the provider and are billed and tracked.
+   * Embeds texts, taking what it can from the persistent cache (keyed by model, owner and
+   * content hash); only the misses reach the provider and are billed and tracked. Each user
+   * hits only on texts they embedded before: a cache shared across users would tell one user,
+   * by hits, free tokens and speed, which texts another had embedded.
    */
   async embedTexts(
     texts: string[],
     context: { userId?: string; model?: string; requestId?: string; operationType: OperationType },
   ): Promise<EmbedTextsResult> {
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
-    const ids = texts.map((text) => `${model}|${createHash('sha256').update(text).digest('hex')}`);
+    const owner = context.userId ?? '';
+    const ids = texts.map((text) => `${model}|${owner}|${createHash('sha256').update(text).digest('hex')}`);
     const cached = await this.cache.collection.find({ _id: { $in: [...new Set(ids)] } } as never).toArray();
     const vectors = new Map(cached.map((entry) => [String(entry._id), entry.vector as number[]]));
 
