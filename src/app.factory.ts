@@ -35,6 +35,17 @@ function userIdOf(request: { principal?: Principal; params?: unknown; body?: unk
   return undefined;
 }
 
+/**
+ * Streaming handlers hijack the reply and write server-sent events themselves; Nest would
+ * still send the handler's (empty) result after them, which Fastify logs as a warning.
+ */
+class HijackAwareFastifyAdapter extends FastifyAdapter {
+  override reply(response: Parameters<FastifyAdapter['reply']>[0], body: unknown, statusCode?: number) {
+    if ((response as { sent?: boolean }).sent === true) return response as ReturnType<FastifyAdapter['reply']>;
+    return super.reply(response, body, statusCode);
+  }
+}
+
 /** Builds the whole application (not yet listening); shared by main.ts, tests and benchmarks. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const logger = pino({
@@ -43,7 +54,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
   });
-  const adapter = new FastifyAdapter({
+  const adapter = new HijackAwareFastifyAdapter({
     loggerInstance: logger,
     // One line per request comes from the onResponse hook below, with the user id.
     logController: new LogController({ disableRequestLogging: true }),
