@@ -11,7 +11,7 @@ import { AppModule } from './app.module';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/access.decorator';
 import type { Principal } from './auth/principal';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
-import { MAX_BODY_DEPTH, nestsDeeperThan } from './common/body-depth';
+import { bodyShapeProblem } from './common/body-shape';
 import { registerHttpSecurity } from './common/http-security';
 import { createValidationPipe } from './common/validation.pipe';
 import type { AppConfig } from './config/app-config';
@@ -81,9 +81,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
   // Before guards and validation, for whatever content type parsed into JSON.
   fastify.addHook('preValidation', async (request) => {
-    if (nestsDeeperThan(request.body, MAX_BODY_DEPTH)) {
-      throw new BadRequestException(`request body is nested more than ${MAX_BODY_DEPTH} levels deep`);
-    }
+    const problem = bodyShapeProblem(request.body);
+    if (problem) throw new BadRequestException(problem);
   });
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info(

@@ -24,6 +24,8 @@ export interface EmbedTextsResult {
   tracked: TrackResult[];
 }
 
+const CACHE_INSERT_SLICE = 50;
+
 @Injectable()
 export class EmbeddingsService {
   constructor(
@@ -113,15 +115,18 @@ export class EmbeddingsService {
       const perText = Math.round(embedded.usage.embeddingTokens / missingTexts.length);
       const now = new Date();
       missing.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
-      await this.cache.collection
-        .insertMany(
-          missing.map((id, index) => ({ _id: id, model, vector: embedded.vectors[index], tokens: perText, createdAt: now })) as never[],
-          { ordered: false },
-        )
-        .catch((error: { code?: number; writeErrors?: unknown }) => {
-          // A concurrent request cached the same text first: its vector is as good as ours.
-          if (error.code !== 11000 && !error.writeErrors) throw error;
-        });
+      // In slices: a vector is ~20 KB of BSON, and serialising hundreds at once holds the event loop.
+      for (let start = 0; start < missing.length; start += CACHE_INSERT_SLICE) {
+        await this.cache.collection
+          .insertMany(
+            missing.slice(start, start + CACHE_INSERT_SLICE).map((id, offset) => ({ _id: id, model, vector: embedded.vectors[start + offset], tokens: perText, createdAt: now })) as never[],
+            { ordered: false },
+          )
+          .catch((error: { code?: number; writeErrors?: unknown }) => {
+            // A concurrent request cached the same text first: its vector is as good as ours.
+            if (error.code !== 11000 && !error.writeErrors) throw error;
+          });
+      }
     }
     await this.stats.collection.updateOne(
       { _id: STATS_ID } as never,

@@ -36,6 +36,8 @@ export interface VectorQuery {
  * The only reader and writer of resource_chunks: a user's embedded resources, chunk by
  * chunk, with their vectors. Every query carries the owner's userId.
  */
+const INSERT_SLICE = 100;
+
 @Injectable()
 export class ResourceChunksService {
   private readonly logger = new Logger(ResourceChunksService.name);
@@ -56,13 +58,14 @@ export class ResourceChunksService {
   async replace(userId: string, resourceId: string, model: string, chunks: readonly NewChunk[]): Promise<{ stored: number; replaced: number }> {
     const generation = await this.bump(userId);
     const createdAt = new Date(this.clock.now());
-    if (chunks.length > 0) {
+    // In slices: serialising hundreds of vectors at once would hold the event loop for tens of ms.
+    for (let start = 0; start < chunks.length; start += INSERT_SLICE) {
       await this.chunks.collection.insertMany(
-        chunks.map((chunk, chunkIndex) => ({
+        chunks.slice(start, start + INSERT_SLICE).map((chunk, offset) => ({
           userId,
           resourceId,
           model,
-          chunkIndex,
+          chunkIndex: start + offset,
           generation,
           text: chunk.text,
           tokens: chunk.tokens,
