@@ -7,7 +7,7 @@ export const MAX_BODY_DEPTH = 32;
 /**
  * Most values (array elements and object properties, at any depth) a JSON body may hold.
  * Validation costs tens of microseconds per value on the event loop (200,000 array elements
- * took 6 s, 70,000 unknown properties 17 s); the largest legitimate bodies (2,048 embedding
+ * took 6 s, 70,000 unknown properties 17 s); the largest legitimate bodies (256 embedding
  * inputs, 500 chat messages of three fields) hold about 2,000.
  */
 export const MAX_BODY_VALUES = 5_000;

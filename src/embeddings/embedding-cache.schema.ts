@@ -6,7 +6,8 @@ export class EmbeddingCacheEntry {
   /** `<model>|<userId, empty without one>|<sha256 of the text>` */
   @Prop({ type: String, required: true }) _id!: string;
   @Prop({ required: true }) model!: string;
-  @Prop({ type: [Number], required: true }) vector!: number[];
+  /** float64 values as binData (older entries: an array of numbers). */
+  @Prop({ type: Buffer, required: true }) vector!: Buffer;
   /** What embedding it cost when it was first computed. */
   @Prop({ required: true }) tokens!: number;
   @Prop({ required: true }) createdAt!: Date;

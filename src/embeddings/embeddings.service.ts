@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { createHash } from 'node:crypto';
+import { Binary } from 'mongodb';
 import { Model } from 'mongoose';
 import { AiService, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
@@ -24,7 +25,22 @@ export interface EmbedTextsResult {
   tracked: TrackResult[];
 }
 
-const CACHE_INSERT_SLICE = 50;
+/** Texts per cache read, provider call and cache write. */
+const VECTOR_BATCH = 64;
+
+/**
+ * Vectors are cached as float64 binData: exact, and serialised as one buffer, where an array of
+ * 1536 BSON doubles costs ~1 µs per element on the event loop. Entries written as arrays still read.
+ */
+function toStoredVector(vector: readonly number[]): Binary {
+  return new Binary(Buffer.from(Float64Array.from(vector).buffer));
+}
+
+function fromStoredVector(stored: unknown): number[] {
+  if (Array.isArray(stored)) return stored as number[];
+  const bytes = (stored as Binary).buffer;
+  return Array.from(new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+}
 
 @Injectable()
 export class EmbeddingsService {
@@ -97,36 +113,37 @@ export class EmbeddingsService {
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
     const owner = context.userId ?? '';
     const ids = texts.map((text) => `${model}|${owner}|${createHash('sha256').update(text).digest('hex')}`);
-    const cached = await this.cache.collection.find({ _id: { $in: [...new Set(ids)] } } as never).toArray();
-    const vectors = new Map(cached.map((entry) => [String(entry._id), entry.vector as number[]]));
+    const unique = [...new Set(ids)];
+    const vectors = new Map<string, number[]>();
+    // Vectors are large (a 1536-dimension one is ~20 KB of BSON or JSON): reading, embedding and
+    // storing them a batch at a time keeps each step's hold on the event loop short.
+    for (let start = 0; start < unique.length; start += VECTOR_BATCH) {
+      const cached = await this.cache.collection.find({ _id: { $in: unique.slice(start, start + VECTOR_BATCH) } } as never).toArray();
+      for (const entry of cached) vectors.set(String(entry._id), fromStoredVector(entry.vector));
+    }
 
-    const missing = [...new Set(ids.filter((id) => !vectors.has(id)))];
-    const cacheHits = ids.length - ids.filter((id) => !vectors.has(id)).length;
-    let spent: SpentUsage[] = [];
-    let tracked: TrackResult[] = [];
+    const missing = unique.filter((id) => !vectors.has(id));
+    const cacheHits = ids.filter((id) => vectors.has(id)).length;
+    const spent: SpentUsage[] = [];
+    const tracked: TrackResult[] = [];
     let reportedModel = model;
-    if (missing.length > 0) {
-      const missingTexts = missing.map((id) => texts[ids.indexOf(id)]);
-      const operationType = missingTexts.length > 1 ? 'batch_embedding' : context.operationType === 'batch_embedding' ? 'embedding' : context.operationType;
-      const embedded = await this.ai.embed(missingTexts, { userId: context.userId, model, requestId: context.requestId, operationType });
+    const textOf = new Map(ids.map((id, index) => [id, texts[index]]));
+    for (let start = 0; start < missing.length; start += VECTOR_BATCH) {
+      const batch = missing.slice(start, start + VECTOR_BATCH);
+      const batchTexts = batch.map((id) => textOf.get(id)!);
+      const operationType = batchTexts.length > 1 ? 'batch_embedding' : context.operationType === 'batch_embedding' ? 'embedding' : context.operationType;
+      const embedded = await this.ai.embed(batchTexts, { userId: context.userId, model, requestId: context.requestId, operationType });
       reportedModel = embedded.model;
-      spent = [{ promptTokens: 0, completionTokens: 0, embeddingTokens: embedded.usage.embeddingTokens, totalTokens: embedded.usage.totalTokens, costMicros: embedded.costMicros, estimated: embedded.usage.estimated }];
-      tracked = embedded.tracked;
-      const perText = Math.round(embedded.usage.embeddingTokens / missingTexts.length);
-      const now = new Date();
-      missing.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
-      // In slices: a vector is ~20 KB of BSON, and serialising hundreds at once holds the event loop.
-      for (let start = 0; start < missing.length; start += CACHE_INSERT_SLICE) {
-        await this.cache.collection
-          .insertMany(
-            missing.slice(start, start + CACHE_INSERT_SLICE).map((id, offset) => ({ _id: id, model, vector: embedded.vectors[start + offset], tokens: perText, createdAt: now })) as never[],
-            { ordered: false },
-          )
-          .catch((error: { code?: number; writeErrors?: unknown }) => {
-            // A concurrent request cached the same text first: its vector is as good as ours.
-            if (error.code !== 11000 && !error.writeErrors) throw error;
-          });
-      }
+      spent.push({ promptTokens: 0, completionTokens: 0, embeddingTokens: embedded.usage.embeddingTokens, totalTokens: embedded.usage.totalTokens, costMicros: embedded.costMicros, estimated: embedded.usage.estimated });
+      tracked.push(...embedded.tracked);
+      const perText = Math.round(embedded.usage.embeddingTokens / batchTexts.length);
+      batch.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
+      await this.cache.collection
+        .insertMany(batch.map((id, index) => ({ _id: id, model, vector: toStoredVector(embedded.vectors[index]), tokens: perText, createdAt: new Date() })) as never[], { ordered: false })
+        .catch((error: { code?: number; writeErrors?: unknown }) => {
+          // A concurrent request cached the same text first: its vector is as good as ours.
+          if (error.code !== 11000 && !error.writeErrors) throw error;
+        });
     }
     await this.stats.collection.updateOne(
       { _id: STATS_ID } as never,

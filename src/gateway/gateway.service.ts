@@ -28,7 +28,11 @@ export interface LedgerFigures {
   window?: WindowSnapshot;
 }
 
-const MAX_EMBEDDING_INPUTS = 2048;
+/**
+ * Fewer than OpenAI's 2,048: the answer is serialised on the event loop, and 256 dense 1536-dimension
+ * vectors are already ~8 MB of JSON (~50 ms).
+ */
+export const MAX_EMBEDDING_INPUTS = 256;
 
 @Injectable()
 export class GatewayService {

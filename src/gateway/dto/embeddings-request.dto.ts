@@ -12,7 +12,7 @@ export class EmbeddingsRequestDto {
   @ApiProperty({
     oneOf: [
       { type: 'string', minLength: 1, maxLength: 200_000 },
-      { type: 'array', minItems: 1, maxItems: 2048, items: { type: 'string', minLength: 1, maxLength: 200_000 } },
+      { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 200_000 } },
     ],
     example: 'The food was delicious',
   })
