@@ -1,3 +1,5 @@
+import { Agent, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { MAX_PROMPT_LENGTH } from '../src/plugin/dto/generate-plugin.dto';
 import { MAX_QUERY_LENGTH } from '../src/search/dto/semantic-search.dto';
@@ -66,6 +68,13 @@ describe('event-loop guard: the largest accepted inputs never stall /health', ()
   let fake: FakeProviderServer;
   let testApp: TestApp;
   let userKey: string;
+  let baseUrl: string;
+  // One kept-alive socket: each probe measures the event loop, not connection set-up.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const health = () =>
+    new Promise<void>((resolve, reject) => {
+      get(`${baseUrl}/health`, { agent }, (response) => response.resume().on('end', resolve).on('error', reject)).on('error', reject);
+    });
 
   beforeAll(async () => {
     fake = await FakeProviderServer.start();
@@ -81,9 +90,13 @@ describe('event-loop guard: the largest accepted inputs never stall /health', ()
     });
     userKey = (await testApp.api().post('/admin/api-keys').send({ role: 'user', userId: 'guard-user' }).expect(201)).body.key as string;
     await testApp.api().put('/user/guard-user/limits').send({ rolling24hTokens: null, dailyTokens: null, monthlyCostUsd: null }).expect(200);
+    await new Promise<void>((resolve) => testApp.http.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(testApp.http.address() as AddressInfo).port}`;
+    await health();
   });
 
   afterAll(async () => {
+    agent.destroy();
     await testApp.close();
     await fake.stop();
   });
@@ -96,10 +109,10 @@ describe('event-loop guard: the largest accepted inputs never stall /health', ()
 
     let done = false;
     const slowest: number[] = [];
-    const work = Promise.resolve(request(testApp.http).post(path).set('authorization', `Bearer ${userKey}`).send(payload)).finally(() => (done = true));
+    const work = Promise.resolve(request(baseUrl).post(path).set('authorization', `Bearer ${userKey}`).send(payload)).finally(() => (done = true));
     while (!done) {
       const started = performance.now();
-      await request(testApp.http).get('/health');
+      await health();
       slowest.push(performance.now() - started);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }

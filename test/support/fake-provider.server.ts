@@ -302,19 +302,14 @@ export class FakeProviderServer {
           ...(scripted.cost !== undefined ? { cost: scripted.cost } : {}),
           ...(scripted.usage ?? {}),
         };
-    sendJson(res, 200, {
-      object: 'list',
-      model: scripted.model ?? model,
-      data: inputs.map((input, index) => {
-        const vector = hashedEmbedding(input, dimensions);
-        return {
-          object: 'embedding',
-          index,
-          embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
-        };
-      }),
-      ...(usage ? { usage } : {}),
-    });
+    // One input per turn of the event loop: this server shares its process with the app under test.
+    const data: Array<{ object: 'embedding'; index: number; embedding: string | number[] }> = [];
+    for (const [index, input] of inputs.entries()) {
+      const vector = hashedEmbedding(input, dimensions);
+      data.push({ object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    sendJson(res, 200, { object: 'list', model: scripted.model ?? model, data, ...(usage ? { usage } : {}) });
   }
 
   private wireUsage(body: ChatBody, text: string, scripted: FakeResponse): WireUsage | undefined {
