@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Access } from '../auth/access.decorator';
 import {
@@ -28,7 +28,8 @@ export class UsageStatsController {
   @Post()
   @Access('user', { owner: 'body:userId' })
   @ApiOperation({ summary: 'Record one tool call (a tool_call usage event with zero tokens)' })
-  @ApiCreatedResponse({ type: TrackToolUsageResponseDto })
+  @ApiCreatedResponse({ type: TrackToolUsageResponseDto, description: 'Recorded, or a retry of the same call with the same recordId (header idempotent-replayed: true)' })
+  @ApiConflictResponse({ description: "recordId was already used for a different call of this user's" })
   async trackTool(@Body() dto: TrackToolUsageDto, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TrackToolUsageResponseDto> {
     const { recordId, tier, replayed } = await this.events.recordToolCall({ ...dto, requestId: request.id });
     if (replayed) reply.header('idempotent-replayed', 'true');
