@@ -48,6 +48,19 @@ function main() {
   const next = [...conversation, { role: 'user' as const, content: 'And one more question about that?' }];
   const warmMs = timeMs(() => cold.countMessages(next, 'gpt-4o'));
   console.log(`  100-message conversation (~60 KB): first estimate ${coldMs.toFixed(2)} ms; after one new message ${warmMs.toFixed(3)} ms with the cache (${(coldMs / warmMs).toFixed(0)}x faster)`);
+
+  // Runs with no word break: quadratic in tiktoken alone, linear once cut into pieces.
+  const hostile: Array<[string, string]> = [
+    ['one letter', 'a'.repeat(1_000_000)],
+    ['spaces', ' '.repeat(1_000_000)],
+    ['CJK', '中文字符测试'.repeat(58_000)],
+    ['mixed whitespace', ' \n\t a'.repeat(200_000)],
+  ];
+  for (const [name, input] of hostile) {
+    let tokens = 0;
+    const ms = timeMs(() => (tokens = tokenizer.countText(input, 'gpt-4o')));
+    console.log(`  worst case, ${(input.length / 1000).toFixed(0)}k characters of ${name}: ${tokens} tokens in ${ms.toFixed(0)} ms (${((ms * 1000) / input.length).toFixed(2)} µs per character)`);
+  }
 }
 
 main();

@@ -1,3 +1,4 @@
+import { BadRequestException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -10,6 +11,7 @@ import { AppModule } from './app.module';
 import { API_KEY_SCHEME, BEARER_SCHEME, METRICS_SCHEME } from './auth/access.decorator';
 import type { Principal } from './auth/principal';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { bodyShapeProblem } from './common/body-shape';
 import { registerHttpSecurity } from './common/http-security';
 import { createValidationPipe } from './common/validation.pipe';
 import type { AppConfig } from './config/app-config';
@@ -33,6 +35,17 @@ function userIdOf(request: { principal?: Principal; params?: unknown; body?: unk
   return undefined;
 }
 
+/**
+ * Streaming handlers hijack the reply and write server-sent events themselves; Nest would
+ * still send the handler's (empty) result after them, which Fastify logs as a warning.
+ */
+class HijackAwareFastifyAdapter extends FastifyAdapter {
+  override reply(response: Parameters<FastifyAdapter['reply']>[0], body: unknown, statusCode?: number) {
+    if ((response as { sent?: boolean }).sent === true) return response as ReturnType<FastifyAdapter['reply']>;
+    return super.reply(response, body, statusCode);
+  }
+}
+
 /** Builds the whole application (not yet listening); shared by main.ts, tests and benchmarks. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const logger = pino({
@@ -41,7 +54,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
   });
-  const adapter = new FastifyAdapter({
+  const adapter = new HijackAwareFastifyAdapter({
     loggerInstance: logger,
     // One line per request comes from the onResponse hook below, with the user id.
     logController: new LogController({ disableRequestLogging: true }),
@@ -65,6 +78,11 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   fastify.removeContentTypeParser('text/plain');
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // Before guards and validation, for whatever content type parsed into JSON.
+  fastify.addHook('preValidation', async (request) => {
+    const problem = bodyShapeProblem(request.body);
+    if (problem) throw new BadRequestException(problem);
   });
   fastify.addHook('onResponse', async (request, reply) => {
     request.log.info(

@@ -184,7 +184,7 @@ export class AiService {
         const billed: BilledAttempt = {
           requestedModel: step.model,
           reportedModel: completion.model,
-          usage: this.usageOf(completion.usage, prepared, completion.text, step.model),
+          usage: await this.usageOf(completion.usage, prepared, completion.text, step.model),
           costUsd: completion.usage?.costUsd,
           latencyMs: completion.latencyMs,
           success: rejection === null,
@@ -252,7 +252,7 @@ export class AiService {
           const billed: BilledAttempt = {
             requestedModel: step.model,
             reportedModel: event.model,
-            usage: this.usageOf(event.usage, prepared, text, step.model),
+            usage: await this.usageOf(event.usage, prepared, text, step.model),
             costUsd: event.usage?.costUsd,
             latencyMs: event.latencyMs,
             success: true,
@@ -327,7 +327,7 @@ export class AiService {
     const reservation = context.userId && this.config.TRACKING_ENABLED
       ? await this.limits.reserve({
           userId: context.userId,
-          promptTokens: inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0),
+          promptTokens: await this.tokenizer.countTextsAsync(inputs, model),
           maxCompletionTokens: 0,
           microsPerToken: this.pricing.maxMicrosPerToken(model),
         })
@@ -335,7 +335,7 @@ export class AiService {
     try {
       const result = await this.provider.embed(model, inputs, context.signal);
       const providerTokens = integer(result.usage?.promptTokens);
-      const embeddingTokens = providerTokens ?? inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
+      const embeddingTokens = providerTokens ?? (await this.tokenizer.countTextsAsync(inputs, model));
       const usage: AiEmbeddingUsage = { embeddingTokens, totalTokens: embeddingTokens, estimated: providerTokens === undefined };
       const occurredAt = new Date(this.clock.now());
       const priced = this.pricing.price([result.model, model], { promptTokens: 0, completionTokens: 0, embeddingTokens, costUsd: result.usage?.costUsd }, occurredAt);
@@ -368,8 +368,8 @@ export class AiService {
   }
 
   /** Prompt tokens of a request as our tokenizer sees them (for budgets before calling). */
-  estimatePromptTokens(request: CompletionRequest, model = this.config.AI_PRIMARY_MODEL): number {
-    return this.tokenizer.countMessages(request.messages, model);
+  estimatePromptTokens(request: CompletionRequest, model = this.config.AI_PRIMARY_MODEL): Promise<number> {
+    return this.tokenizer.countMessagesAsync(request.messages, model);
   }
 
   /**
@@ -380,7 +380,7 @@ export class AiService {
     if (!context.userId || !this.config.TRACKING_ENABLED) return undefined;
     return this.limits.reserve({
       userId: context.userId,
-      promptTokens: this.tokenizer.countMessages(request.messages, model),
+      promptTokens: await this.tokenizer.countMessagesAsync(request.messages, model),
       maxCompletionTokens: request.maxTokens ?? this.config.AI_MAX_TOKENS,
       microsPerToken: this.pricing.maxMicrosPerToken(model),
     });
@@ -426,7 +426,7 @@ export class AiService {
   }
 
   /** Provider figures always win; whatever is missing comes from the tokenizer and is flagged. */
-  private usageOf(usage: ProviderUsage | null, request: CompletionRequest, text: string, model: string): AiUsage {
+  private async usageOf(usage: ProviderUsage | null, request: CompletionRequest, text: string, model: string): Promise<AiUsage> {
     if (usage) {
       const result: AiUsage = {
         promptTokens: integer(usage.promptTokens)!,
@@ -439,8 +439,8 @@ export class AiService {
       if (usage.reasoningTokens !== undefined) result.reasoningTokens = integer(usage.reasoningTokens);
       return result;
     }
-    const promptTokens = this.tokenizer.countMessages(request.messages, model);
-    const completionTokens = this.tokenizer.countText(text, model);
+    const promptTokens = await this.tokenizer.countMessagesAsync(request.messages, model);
+    const completionTokens = await this.tokenizer.countTextAsync(text, model);
     return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, estimated: true };
   }
 
@@ -457,7 +457,7 @@ export class AiService {
       {
         requestedModel: step.model,
         reportedModel: partial.model,
-        usage: this.usageOf(partial.usage, request, partial.text, step.model),
+        usage: await this.usageOf(partial.usage, request, partial.text, step.model),
         costUsd: partial.usage?.costUsd,
         latencyMs: partial.latencyMs,
         success: false,

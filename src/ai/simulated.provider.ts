@@ -39,7 +39,7 @@ export class SimulatedProvider implements AiProvider {
       text,
       model: SIMULATED,
       provider: SIMULATED,
-      usage: this.usageFor(model, request, text),
+      usage: await this.usageFor(model, request, text),
       finishReason: 'stop',
       latencyMs: Math.round(performance.now() - started),
     };
@@ -64,7 +64,7 @@ export class SimulatedProvider implements AiProvider {
       type: 'done',
       model: SIMULATED,
       provider: SIMULATED,
-      usage: this.usageFor(model, request, text),
+      usage: await this.usageFor(model, request, text),
       finishReason: 'stop',
       latencyMs: Math.round(performance.now() - started),
     };
@@ -73,7 +73,7 @@ export class SimulatedProvider implements AiProvider {
   async embed(model: string, inputs: string[], signal?: AbortSignal): Promise<ProviderEmbedding> {
     const started = performance.now();
     throwIfAborted(signal);
-    const promptTokens = inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
+    const promptTokens = await this.tokenizer.countTextsAsync(inputs, model);
     return {
       vectors: inputs.map((input) => hashedEmbedding(input)),
       model: SIMULATED,
@@ -83,9 +83,9 @@ export class SimulatedProvider implements AiProvider {
     };
   }
 
-  private usageFor(model: string, request: CompletionRequest, text: string): ProviderUsage {
-    const promptTokens = this.tokenizer.countMessages(request.messages, model);
-    const completionTokens = this.tokenizer.countText(text, model);
+  private async usageFor(model: string, request: CompletionRequest, text: string): Promise<ProviderUsage> {
+    const promptTokens = await this.tokenizer.countMessagesAsync(request.messages, model);
+    const completionTokens = await this.tokenizer.countTextAsync(text, model);
     return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
   }
 }

@@ -49,6 +49,41 @@ describe(TokenizerService.name, () => {
     expect(tokenizer.countText(text, 'gpt-4o')).toBe(o200k);
   });
 
+  it('gives the same counts and offsets asynchronously', async () => {
+    const text = 'The quick brown fox 日本語 🙂 '.repeat(500);
+    const messages: ChatMessage[] = [{ role: 'user', name: 'Alice', content: text }];
+    for (const model of ['gpt-4', 'gpt-4o']) {
+      await expect(tokenizer.countTextAsync(text, model)).resolves.toBe(tokenizer.countText(text, model));
+      await expect(tokenizer.countTextsAsync([text, 'hello world'], model)).resolves.toBe(tokenizer.countText(text, model) + 2);
+      await expect(tokenizer.tokenOffsetsAsync(text, model)).resolves.toEqual(tokenizer.tokenOffsets(text, model));
+      internals.messageCache.clear();
+      const synchronous = tokenizer.countMessages(messages, model);
+      internals.messageCache.clear();
+      await expect(tokenizer.countMessagesAsync(messages, model)).resolves.toBe(synchronous);
+    }
+  });
+
+  // tiktoken alone takes ~9 s for 100k spaces: quadratic in the length of a run with no word break.
+  it.each([
+    ['spaces', ' '.repeat(300_000)],
+    ['one letter', 'a'.repeat(300_000)],
+    ['CJK', '中文字符测试'.repeat(50_000)],
+    ['newlines', '\n'.repeat(300_000)],
+  ])('counts 300k characters of %s while handing the event loop back', async (_, text) => {
+    let turns = 0;
+    let counting = true;
+    const spin = () => {
+      turns++;
+      if (counting) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const count = await tokenizer.countTextAsync(text, 'gpt-4o');
+    counting = false;
+    expect(count).toBeGreaterThan(0);
+    expect(count).toBe(tokenizer.countText(text, 'gpt-4o'));
+    expect(turns).toBeGreaterThan(1);
+  });
+
   it('counts special-token text as ordinary text instead of throwing', () => {
     expect(tokenizer.countText('<|endoftext|>', 'gpt-4')).toBe(7);
     expect(tokenizer.countText('<|endoftext|>', 'gpt-4o')).toBe(7);

@@ -1,7 +1,9 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { get_encoding, Tiktoken } from 'tiktoken';
 import type { ChatMessage } from './ai-provider.interface';
+import { tokenizerPieces } from './tokenizer-pieces';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 
@@ -10,6 +12,9 @@ const TOKENS_PER_MESSAGE = 3;
 const TOKENS_PER_NAME = 1;
 /** Every reply is primed with <|start|>assistant<|message|>. */
 const REPLY_PRIMER_TOKENS = 3;
+
+/** Longest stretch of tokenizing between two turns of the event loop. */
+const SLICE_MS = 8;
 
 const O200K_MODEL = /^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-oss|gpt-([5-9]|\d{2,})|o\d)/;
 
@@ -71,10 +76,22 @@ export class TokenizerService implements OnModuleInit, OnModuleDestroy {
     return O200K_MODEL.test(name) ? 'o200k_base' : 'cl100k_base';
   }
 
-  /** Special-token text such as `<|endoftext|>` is counted as ordinary text, never rejected. */
+  /**
+   * Special-token text such as `<|endoftext|>` is counted as ordinary text, never rejected.
+   * Every count cuts the text into bounded pieces (tokenizer-pieces.ts), so it takes time
+   * linear in the text's length. The synchronous forms hold the event loop for all of it:
+   * request paths use the *Async forms, which hand the loop back every SLICE_MS.
+   */
   countText(text: string, model: string): number {
-    if (text.length === 0) return 0;
-    return this.encoder(this.encodingFor(model)).encode_ordinary(text).length;
+    return runToEnd(this.counting([text], this.encodingFor(model)));
+  }
+
+  countTextAsync(text: string, model: string): Promise<number> {
+    return runInSlices(this.counting([text], this.encodingFor(model)));
+  }
+
+  countTextsAsync(texts: readonly string[], model: string): Promise<number> {
+    return runInSlices(this.counting(texts, this.encodingFor(model)));
   }
 
   /**
@@ -82,19 +99,19 @@ export class TokenizerService implements OnModuleInit, OnModuleDestroy {
    * (so n tokens give n + 1 offsets). The tokens' bytes concatenate to the text exactly.
    */
   tokenOffsets(text: string, model: string): number[] {
-    const encoder = this.encoder(this.encodingFor(model));
-    const offsets = [0];
-    for (const token of encoder.encode_ordinary(text)) {
-      offsets.push(offsets[offsets.length - 1] + encoder.decode_single_token_bytes(token).length);
-    }
-    return offsets;
+    return runToEnd(this.offsetting(text, this.encodingFor(model)));
+  }
+
+  tokenOffsetsAsync(text: string, model: string): Promise<number[]> {
+    return runInSlices(this.offsetting(text, this.encodingFor(model)));
   }
 
   countMessages(messages: readonly ChatMessage[], model: string): number {
-    const encoding = this.encodingFor(model);
-    let total = REPLY_PRIMER_TOKENS;
-    for (const message of messages) total += this.countMessage(message, encoding);
-    return total;
+    return runToEnd(this.countingMessages(messages, this.encodingFor(model)));
+  }
+
+  countMessagesAsync(messages: readonly ChatMessage[], model: string): Promise<number> {
+    return runInSlices(this.countingMessages(messages, this.encodingFor(model)));
   }
 
   cacheStats(): TokenizerCacheStats {
@@ -107,7 +124,13 @@ export class TokenizerService implements OnModuleInit, OnModuleDestroy {
     this.messageCache.clear();
   }
 
-  private countMessage(message: ChatMessage, encoding: EncodingName): number {
+  private *countingMessages(messages: readonly ChatMessage[], encoding: EncodingName): Work<number> {
+    let total = REPLY_PRIMER_TOKENS;
+    for (const message of messages) total += yield* this.countingMessage(message, encoding);
+    return total;
+  }
+
+  private *countingMessage(message: ChatMessage, encoding: EncodingName): Work<number> {
     const key = createHash('sha1')
       .update(encoding)
       .update('\0')
@@ -123,11 +146,35 @@ export class TokenizerService implements OnModuleInit, OnModuleDestroy {
       return cached;
     }
     this.misses++;
-    const encoder = this.encoder(encoding);
-    let count = TOKENS_PER_MESSAGE + encoder.encode_ordinary(message.role).length + encoder.encode_ordinary(message.content).length;
-    if (message.name) count += TOKENS_PER_NAME + encoder.encode_ordinary(message.name).length;
+    let count = TOKENS_PER_MESSAGE + (yield* this.counting([message.role, message.content], encoding));
+    if (message.name) count += TOKENS_PER_NAME + (yield* this.counting([message.name], encoding));
     this.messageCache.set(key, count);
     return count;
+  }
+
+  /** Yields after each piece: the point where an async caller may hand the event loop back. */
+  private *counting(texts: readonly string[], encoding: EncodingName): Work<number> {
+    const encoder = this.encoder(encoding);
+    let count = 0;
+    for (const text of texts) {
+      for (const piece of tokenizerPieces(text)) {
+        count += encoder.encode_ordinary(piece).length;
+        yield;
+      }
+    }
+    return count;
+  }
+
+  private *offsetting(text: string, encoding: EncodingName): Work<number[]> {
+    const encoder = this.encoder(encoding);
+    const offsets = [0];
+    for (const piece of tokenizerPieces(text)) {
+      for (const token of encoder.encode_ordinary(piece)) {
+        offsets.push(offsets[offsets.length - 1] + encoder.decode_single_token_bytes(token).length);
+      }
+      yield;
+    }
+    return offsets;
   }
 
   private encoder(encoding: EncodingName): Tiktoken {
@@ -137,5 +184,26 @@ export class TokenizerService implements OnModuleInit, OnModuleDestroy {
       this.encoders.set(encoding, encoder);
     }
     return encoder;
+  }
+}
+
+type Work<T> = Generator<void, T, void>;
+
+function runToEnd<T>(work: Work<T>): T {
+  for (;;) {
+    const step = work.next();
+    if (step.done) return step.value;
+  }
+}
+
+async function runInSlices<T>(work: Work<T>): Promise<T> {
+  let started = performance.now();
+  for (;;) {
+    const step = work.next();
+    if (step.done) return step.value;
+    if (performance.now() - started >= SLICE_MS) {
+      await nextTurn();
+      started = performance.now();
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { InjectModel } from '@nestjs/mongoose';
 import type { Document, Filter } from 'mongodb';
@@ -15,6 +15,16 @@ import { toUsageEventView, UsageEventView } from './usage-event.mapper';
 import { UsageEvent } from './usage-event.schema';
 import { EventRepricing, RepricingFilter, RepricingInProgress, RollupTotals, UsageEventWriter } from './usage-event.writer';
 import { UsageLogWriter } from './usage-log.writer';
+
+export interface ToolCall {
+  toolName: string;
+  tier?: string;
+  success: boolean;
+  executionTimeMs: number;
+  userId?: string;
+  recordId?: string;
+  requestId?: string;
+}
 
 export type TrackedUsageRecord = UsageRecord & { recordId: string; occurredAt: Date };
 
@@ -142,9 +152,27 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
     }
   }
 
-  /** A tool call (seed 002's trackToolUsage): a `tool_call` event with zero tokens, counted in the tool aggregates. */
-  async recordToolCall(call: { toolName: string; tier?: string; success: boolean; executionTimeMs: number; userId?: string; recordId?: string; requestId?: string }): Promise<{ recordId: string; tier: string }> {
-    const recordId = call.recordId ?? randomUUID();
+  /**
+   * A tool call (seed 002's trackToolUsage): a `tool_call` event with zero tokens, counted in
+   * the tool aggregates. A client's recordId is stored under its owner (`tool/<userId>/<recordId>`,
+   * `tool//<recordId>` without a user), so one user's ids never touch another's events. Reusing
+   * a recordId with the same call is a replay (nothing new is counted); with a different call it
+   * is a 409. The stored event is read back after the write, so a concurrent reuse is caught too.
+   */
+  async recordToolCall(call: ToolCall): Promise<{ recordId: string; tier: string; replayed: boolean }> {
+    if (call.recordId === undefined) {
+      const recordId = randomUUID();
+      return { recordId, tier: await this.writeToolCall(call, recordId), replayed: false };
+    }
+    const storedId = `tool/${call.userId ?? ''}/${call.recordId}`;
+    const earlier = await this.storedToolCall(storedId);
+    if (earlier) return { recordId: call.recordId, tier: this.sameToolCall(earlier, call), replayed: true };
+    await this.writeToolCall(call, storedId);
+    const stored = await this.storedToolCall(storedId);
+    return { recordId: call.recordId, tier: this.sameToolCall(stored, call), replayed: false };
+  }
+
+  private async writeToolCall(call: ToolCall, recordId: string): Promise<string> {
     const tier = call.tier ?? (await this.tierOf(call.userId));
     await this.record(
       call.userId,
@@ -165,7 +193,27 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       },
       { tier, tool: { name: call.toolName, executionTimeMs: call.executionTimeMs } },
     );
-    return { recordId, tier };
+    return tier;
+  }
+
+  private async storedToolCall(id: string): Promise<Pick<UsageEvent, 'tool_name' | 'success' | 'response_time' | 'tier' | 'operation_type'> | null> {
+    return this.events.collection.findOne(
+      { _id: id as never },
+      { projection: { _id: 0, tool_name: 1, success: 1, response_time: 1, tier: 1, operation_type: 1 } },
+    ) as never;
+  }
+
+  /** The stored event's tier when it records this same call; a 409 naming the conflict otherwise. */
+  private sameToolCall(stored: Awaited<ReturnType<UsageEventsService['storedToolCall']>>, call: ToolCall): string {
+    const same =
+      stored !== null &&
+      stored.operation_type === 'tool_call' &&
+      stored.tool_name === call.toolName &&
+      stored.success === call.success &&
+      stored.response_time === call.executionTimeMs / 1000 &&
+      (call.tier === undefined || stored.tier === call.tier);
+    if (!same) throw new ConflictException(`recordId "${call.recordId}" was already used for a different tool call; send a new recordId`);
+    return stored.tier;
   }
 
   /** Models whose calls were recorded without a price since `from` (all retained events when null), most calls first. */

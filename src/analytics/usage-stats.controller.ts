@@ -1,6 +1,6 @@
-import { Body, Controller, Get, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Access } from '../auth/access.decorator';
 import {
   MostUsedToolsQueryDto,
@@ -29,10 +29,11 @@ export class UsageStatsController {
   @Post()
   @Access('user', { owner: 'body:userId' })
   @ApiOperation({ summary: 'Record one tool call (a tool_call usage event with zero tokens)' })
-  @ApiCreatedResponse({ type: TrackToolUsageResponseDto })
-  @ApiErrorResponses(BODY_ERRORS)
-  async trackTool(@Body() dto: TrackToolUsageDto, @Req() request: FastifyRequest): Promise<TrackToolUsageResponseDto> {
-    const { recordId, tier } = await this.events.recordToolCall({ ...dto, requestId: request.id });
+  @ApiCreatedResponse({ type: TrackToolUsageResponseDto, description: 'Recorded, or a retry of the same call with the same recordId (header idempotent-replayed: true)' })
+  @ApiErrorResponses(BODY_ERRORS, 'record-id-conflict')
+  async trackTool(@Body() dto: TrackToolUsageDto, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TrackToolUsageResponseDto> {
+    const { recordId, tier, replayed } = await this.events.recordToolCall({ ...dto, requestId: request.id });
+    if (replayed) reply.header('idempotent-replayed', 'true');
     return { status: 'ok', recordId, toolName: dto.toolName, tier };
   }
 

@@ -73,6 +73,12 @@ const ERROR_KINDS = {
     description: 'A request with the same Idempotency-Key is still running; retry later',
     example: error(409, 'Conflict', 'A request with Idempotency-Key "order-42" is still in progress'),
   },
+  'record-id-conflict': {
+    status: 409,
+    type: ErrorResponseDto,
+    description: "The recordId was already used for a different call of this user's",
+    example: error(409, 'Conflict', 'recordId "tool-call-9" was already used for a different call'),
+  },
   'payload-too-large': {
     status: 413,
     type: ErrorResponseDto,

@@ -19,7 +19,10 @@ function qualify(field: string, text: string): string {
   return `${parent}${text}`;
 }
 
-/** Whitelisting pipe whose 400 names every offending field, in `message` and in `fields`. */
+/** Enough to act on; a body with thousands of unknown properties must not earn a megabyte of error. */
+const MAX_LISTED_PROBLEMS = 20;
+
+/** Whitelisting pipe whose 400 names the offending fields (the first 20), in `message` and in `fields`. */
 export function createValidationPipe(): ValidationPipe {
   return new ValidationPipe({
     whitelist: true,
@@ -27,11 +30,14 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     stopAtFirstError: false,
     exceptionFactory: (errors) => {
-      const fields = flatten(errors);
+      const all = flatten(errors);
+      const fields = all.slice(0, MAX_LISTED_PROBLEMS);
+      const problems = fields.flatMap(({ field, errors: texts }) => texts.map((text) => qualify(field, text)));
+      const more = all.length - fields.length;
       return new BadRequestException({
         statusCode: 400,
         error: 'Bad Request',
-        message: fields.flatMap(({ field, errors: texts }) => texts.map((text) => qualify(field, text))).join('; '),
+        message: problems.join('; ') + (more > 0 ? `; and ${more} more` : ''),
         fields,
       });
     },

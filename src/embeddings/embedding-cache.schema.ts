@@ -1,12 +1,13 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 
-/** A text's embedding, keyed by model and content hash: a later identical text costs no tokens. */
+/** A text's embedding, keyed by model, owner and content hash: the same user's later identical text costs no tokens. */
 @Schema({ collection: 'embedding_cache', versionKey: false })
 export class EmbeddingCacheEntry {
-  /** `<model>|<sha256 of the text>` */
+  /** `<model>|<userId, empty without one>|<sha256 of the text>` */
   @Prop({ type: String, required: true }) _id!: string;
   @Prop({ required: true }) model!: string;
-  @Prop({ type: [Number], required: true }) vector!: number[];
+  /** float64 values as binData (older entries: an array of numbers). */
+  @Prop({ type: Buffer, required: true }) vector!: Buffer;
   /** What embedding it cost when it was first computed. */
   @Prop({ required: true }) tokens!: number;
   @Prop({ required: true }) createdAt!: Date;

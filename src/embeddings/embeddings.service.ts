@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { createHash } from 'node:crypto';
+import { Binary } from 'mongodb';
 import { Model } from 'mongoose';
 import { AiService, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
@@ -12,7 +13,7 @@ import { EmbeddingCacheStatsDto, EmbedResourceResponseDto } from './dto/embed-re
 import { EmbedResourceDto } from './dto/embed-resource.dto';
 import { EmbeddingCacheEntry, EmbeddingCacheStats } from './embedding-cache.schema';
 import { ResourceChunksService } from './resource-chunks.service';
-import { chunkByTokens } from './text-chunker';
+import { chunkByTokens, TextChunk } from './text-chunker';
 
 const STATS_ID = 'embeddings';
 
@@ -22,6 +23,23 @@ export interface EmbedTextsResult {
   cacheHits: number;
   spent: SpentUsage[];
   tracked: TrackResult[];
+}
+
+/** Texts per cache read, provider call and cache write. */
+const VECTOR_BATCH = 64;
+
+/**
+ * Vectors are cached as float64 binData: exact, and serialised as one buffer, where an array of
+ * 1536 BSON doubles costs ~1 µs per element on the event loop. Entries written as arrays still read.
+ */
+function toStoredVector(vector: readonly number[]): Binary {
+  return new Binary(Buffer.from(Float64Array.from(vector).buffer));
+}
+
+function fromStoredVector(stored: unknown): number[] {
+  if (Array.isArray(stored)) return stored as number[];
+  const bytes = (stored as Binary).buffer;
+  return Array.from(new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
 }
 
 @Injectable()
@@ -47,7 +65,10 @@ export class EmbeddingsService {
     const texts = dto.contents ?? [dto.content as string];
     const model = dto.model ?? this.config.AI_EMBEDDING_MODEL;
     const options = { size: this.config.EMBED_CHUNK_TOKENS, overlap: this.config.EMBED_CHUNK_OVERLAP };
-    const chunks = texts.flatMap((text) => chunkByTokens(text, this.tokenizer.tokenOffsets(text, model), options));
+    const chunks: TextChunk[] = [];
+    for (const text of texts) {
+      for (const chunk of chunkByTokens(text, await this.tokenizer.tokenOffsetsAsync(text, model), options)) chunks.push(chunk);
+    }
     if (chunks.length === 0) throw new BadRequestException('content has no text to embed (only whitespace)');
     const result = await this.embedTexts(
       chunks.map((chunk) => chunk.text),
@@ -80,38 +101,45 @@ export class EmbeddingsService {
   }
 
   /**
-   * Embeds texts, taking what it can from the persistent cache (keyed by model and
-   * content hash); only the misses reach the provider and are billed and tracked.
+   * Embeds texts, taking what it can from the persistent cache (keyed by model, owner and
+   * content hash); only the misses reach the provider and are billed and tracked. Each user
+   * hits only on texts they embedded before: a cache shared across users would tell one user,
+   * by hits, free tokens and speed, which texts another had embedded.
    */
   async embedTexts(
     texts: string[],
     context: { userId?: string; model?: string; requestId?: string; operationType: OperationType },
   ): Promise<EmbedTextsResult> {
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
-    const ids = texts.map((text) => `${model}|${createHash('sha256').update(text).digest('hex')}`);
-    const cached = await this.cache.collection.find({ _id: { $in: [...new Set(ids)] } } as never).toArray();
-    const vectors = new Map(cached.map((entry) => [String(entry._id), entry.vector as number[]]));
+    const owner = context.userId ?? '';
+    const ids = texts.map((text) => `${model}|${owner}|${createHash('sha256').update(text).digest('hex')}`);
+    const unique = [...new Set(ids)];
+    const vectors = new Map<string, number[]>();
+    // Vectors are large (a 1536-dimension one is ~20 KB of BSON or JSON): reading, embedding and
+    // storing them a batch at a time keeps each step's hold on the event loop short.
+    for (let start = 0; start < unique.length; start += VECTOR_BATCH) {
+      const cached = await this.cache.collection.find({ _id: { $in: unique.slice(start, start + VECTOR_BATCH) } } as never).toArray();
+      for (const entry of cached) vectors.set(String(entry._id), fromStoredVector(entry.vector));
+    }
 
-    const missing = [...new Set(ids.filter((id) => !vectors.has(id)))];
-    const cacheHits = ids.length - ids.filter((id) => !vectors.has(id)).length;
-    let spent: SpentUsage[] = [];
-    let tracked: TrackResult[] = [];
+    const missing = unique.filter((id) => !vectors.has(id));
+    const cacheHits = ids.filter((id) => vectors.has(id)).length;
+    const spent: SpentUsage[] = [];
+    const tracked: TrackResult[] = [];
     let reportedModel = model;
-    if (missing.length > 0) {
-      const missingTexts = missing.map((id) => texts[ids.indexOf(id)]);
-      const operationType = missingTexts.length > 1 ? 'batch_embedding' : context.operationType === 'batch_embedding' ? 'embedding' : context.operationType;
-      const embedded = await this.ai.embed(missingTexts, { userId: context.userId, model, requestId: context.requestId, operationType });
+    const textOf = new Map(ids.map((id, index) => [id, texts[index]]));
+    for (let start = 0; start < missing.length; start += VECTOR_BATCH) {
+      const batch = missing.slice(start, start + VECTOR_BATCH);
+      const batchTexts = batch.map((id) => textOf.get(id)!);
+      const operationType = batchTexts.length > 1 ? 'batch_embedding' : context.operationType === 'batch_embedding' ? 'embedding' : context.operationType;
+      const embedded = await this.ai.embed(batchTexts, { userId: context.userId, model, requestId: context.requestId, operationType });
       reportedModel = embedded.model;
-      spent = [{ promptTokens: 0, completionTokens: 0, embeddingTokens: embedded.usage.embeddingTokens, totalTokens: embedded.usage.totalTokens, costMicros: embedded.costMicros, estimated: embedded.usage.estimated }];
-      tracked = embedded.tracked;
-      const perText = Math.round(embedded.usage.embeddingTokens / missingTexts.length);
-      const now = new Date();
-      missing.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
+      spent.push({ promptTokens: 0, completionTokens: 0, embeddingTokens: embedded.usage.embeddingTokens, totalTokens: embedded.usage.totalTokens, costMicros: embedded.costMicros, estimated: embedded.usage.estimated });
+      tracked.push(...embedded.tracked);
+      const perText = Math.round(embedded.usage.embeddingTokens / batchTexts.length);
+      batch.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
       await this.cache.collection
-        .insertMany(
-          missing.map((id, index) => ({ _id: id, model, vector: embedded.vectors[index], tokens: perText, createdAt: now })) as never[],
-          { ordered: false },
-        )
+        .insertMany(batch.map((id, index) => ({ _id: id, model, vector: toStoredVector(embedded.vectors[index]), tokens: perText, createdAt: new Date() })) as never[], { ordered: false })
         .catch((error: { code?: number; writeErrors?: unknown }) => {
           // A concurrent request cached the same text first: its vector is as good as ours.
           if (error.code !== 11000 && !error.writeErrors) throw error;

@@ -36,6 +36,8 @@ export interface VectorQuery {
  * The only reader and writer of resource_chunks: a user's embedded resources, chunk by
  * chunk, with their vectors. Every query carries the owner's userId.
  */
+const INSERT_SLICE = 100;
+
 @Injectable()
 export class ResourceChunksService {
   private readonly logger = new Logger(ResourceChunksService.name);
@@ -56,13 +58,14 @@ export class ResourceChunksService {
   async replace(userId: string, resourceId: string, model: string, chunks: readonly NewChunk[]): Promise<{ stored: number; replaced: number }> {
     const generation = await this.bump(userId);
     const createdAt = new Date(this.clock.now());
-    if (chunks.length > 0) {
+    // In slices: serialising hundreds of vectors at once would hold the event loop for tens of ms.
+    for (let start = 0; start < chunks.length; start += INSERT_SLICE) {
       await this.chunks.collection.insertMany(
-        chunks.map((chunk, chunkIndex) => ({
+        chunks.slice(start, start + INSERT_SLICE).map((chunk, offset) => ({
           userId,
           resourceId,
           model,
-          chunkIndex,
+          chunkIndex: start + offset,
           generation,
           text: chunk.text,
           tokens: chunk.tokens,
@@ -98,7 +101,8 @@ export class ResourceChunksService {
     const cursor = this.chunks.collection
       .find({ userId, model }, { projection: { resourceId: 1, chunkIndex: 1, embedding: 1 } })
       .sort({ resourceId: 1, chunkIndex: 1 })
-      .batchSize(1000);
+      // ~6 KB a 1536-dimension vector: 250 make a batch the driver decodes in a few milliseconds.
+      .batchSize(250);
     for await (const chunk of cursor) {
       visit(
         { id: String(chunk._id), resourceId: chunk.resourceId as string, chunkIndex: chunk.chunkIndex as number },

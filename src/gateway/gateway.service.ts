@@ -4,6 +4,7 @@ import { AiCompletion, AiService, AiStreamEvent } from '../ai/ai.service';
 import type { ChatMessage, CompletionRequest } from '../ai/ai-provider.interface';
 import { microsToUsd } from '../common/money';
 import { AppConfig } from '../config/app-config';
+import { MAX_TEXT } from '../embeddings/dto/embed-resource.dto';
 import { EmbeddingsService } from '../embeddings/embeddings.service';
 import type { TrackResult, WindowSnapshot } from '../token-tracking/usage-record';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
@@ -27,7 +28,11 @@ export interface LedgerFigures {
   window?: WindowSnapshot;
 }
 
-const MAX_EMBEDDING_INPUTS = 2048;
+/**
+ * Fewer than OpenAI's 2,048: the answer is serialised on the event loop, and 256 dense 1536-dimension
+ * vectors are already ~8 MB of JSON (~50 ms).
+ */
+export const MAX_EMBEDDING_INPUTS = 256;
 
 @Injectable()
 export class GatewayService {
@@ -50,6 +55,11 @@ export class GatewayService {
     const inputs = typeof dto.input === 'string' ? [dto.input] : dto.input;
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_EMBEDDING_INPUTS || inputs.some((input) => typeof input !== 'string' || input.length === 0)) {
       throw new BadRequestException(`input must be a non-empty string or an array of 1 to ${MAX_EMBEDDING_INPUTS} non-empty strings`);
+    }
+    const tooLong = inputs.findIndex((input) => input.length > MAX_TEXT);
+    if (tooLong >= 0) {
+      const field = typeof dto.input === 'string' ? 'input' : `input[${tooLong}]`;
+      throw new BadRequestException({ message: `${field} must be at most ${MAX_TEXT} characters long`, fields: [{ field, errors: [`${field} must be at most ${MAX_TEXT} characters long`] }] });
     }
     const result = await this.embeddings.embedTexts(inputs, {
       userId: call.userId,

@@ -45,10 +45,14 @@ export class RagService {
   async retrieve(input: SearchInput, requestId?: string): Promise<RagContext> {
     const search = await this.search.search(input, requestId);
     const model = this.config.AI_PRIMARY_MODEL;
+    const tokens = new Map<string, number>();
+    for (const hit of search.hits) {
+      if (hit.score >= this.config.RAG_MIN_SCORE && !tokens.has(hit.text)) tokens.set(hit.text, await this.tokenizer.countTextAsync(hit.text, model));
+    }
     const passages = selectPassages(
       search.hits,
       { minScore: this.config.RAG_MIN_SCORE, maxTokens: this.config.RAG_CONTEXT_MAX_TOKENS },
-      (text) => this.tokenizer.countText(text, model),
+      (text) => tokens.get(text) ?? 0,
     );
     return { passages, search };
   }
@@ -113,7 +117,7 @@ export class RagService {
     } catch (error) {
       if (text.length === 0 || options.signal?.aborted) throw error;
       const message = error instanceof HttpException ? error.message : 'the answer stream failed';
-      yield { type: 'error', message, token_usage: toRequestTokenUsage([...search.spent, this.estimate(request, text)]) };
+      yield { type: 'error', message, token_usage: toRequestTokenUsage([...search.spent, await this.estimate(request, text)]) };
     }
   }
 
@@ -122,10 +126,10 @@ export class RagService {
   }
 
   /** What a cut stream cost, from our tokenizer (the provider never sent its figures). */
-  private estimate(request: CompletionRequest, text: string): SpentUsage {
+  private async estimate(request: CompletionRequest, text: string): Promise<SpentUsage> {
     const model = this.config.AI_PRIMARY_MODEL;
-    const promptTokens = this.ai.estimatePromptTokens(request, model);
-    const completionTokens = this.tokenizer.countText(text, model);
+    const promptTokens = await this.ai.estimatePromptTokens(request, model);
+    const completionTokens = await this.tokenizer.countTextAsync(text, model);
     const { costMicros } = this.pricing.price(model, { promptTokens, completionTokens, embeddingTokens: 0 });
     return { promptTokens, completionTokens, embeddingTokens: 0, totalTokens: promptTokens + completionTokens, costMicros, estimated: true };
   }

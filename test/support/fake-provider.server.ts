@@ -292,8 +292,8 @@ export class FakeProviderServer {
 
     const dimensions = typeof body.dimensions === 'number' ? body.dimensions : undefined;
     const base64 = body.encoding_format === 'base64';
-    const promptTokens = inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
     const omit = scripted.omitUsage || scripted.usage === null;
+    const promptTokens = omit ? 0 : inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
     const usage = omit
       ? undefined
       : {
@@ -302,19 +302,14 @@ export class FakeProviderServer {
           ...(scripted.cost !== undefined ? { cost: scripted.cost } : {}),
           ...(scripted.usage ?? {}),
         };
-    sendJson(res, 200, {
-      object: 'list',
-      model: scripted.model ?? model,
-      data: inputs.map((input, index) => {
-        const vector = hashedEmbedding(input, dimensions);
-        return {
-          object: 'embedding',
-          index,
-          embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
-        };
-      }),
-      ...(usage ? { usage } : {}),
-    });
+    // One input per turn of the event loop: this server shares its process with the app under test.
+    const data: Array<{ object: 'embedding'; index: number; embedding: string | number[] }> = [];
+    for (const [index, input] of inputs.entries()) {
+      const vector = hashedEmbedding(input, dimensions);
+      data.push({ object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    sendJson(res, 200, { object: 'list', model: scripted.model ?? model, data, ...(usage ? { usage } : {}) });
   }
 
   private wireUsage(body: ChatBody, text: string, scripted: FakeResponse): WireUsage | undefined {

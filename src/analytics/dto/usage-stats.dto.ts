@@ -71,7 +71,7 @@ export class TrackToolUsageDto {
   @Matches(USER_ID_PATTERN, { message: `userId ${USER_ID_MESSAGE}` })
   userId?: string;
 
-  @ApiPropertyOptional({ example: 'tool-call-5f0c3c1e', description: 'Idempotency key: a retried POST with the same id is counted once' })
+  @ApiPropertyOptional({ example: 'tool-call-5f0c3c1e', description: "Idempotency key, scoped to the call's user: a retry with the same id and call is counted once (answered with header idempotent-replayed: true); the same id with a different call is a 409" })
   @IsOptional()
   @IsString()
   @Matches(/^[A-Za-z0-9_.:-]{1,128}$/, { message: 'recordId must match ^[A-Za-z0-9_.:-]{1,128}$' })

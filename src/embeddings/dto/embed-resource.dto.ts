@@ -14,7 +14,8 @@ import { USER_ID_MESSAGE, USER_ID_PATTERN } from '../../common/user-id';
 
 export const RESOURCE_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
-const MAX_TEXT = 200_000;
+/** Longest text one embedding input may hold, here and on /v1/embeddings. */
+export const MAX_TEXT = 200_000;
 
 export class EmbedResourceDto {
   @ApiProperty({ example: 'pdf_123', pattern: RESOURCE_ID_PATTERN.source })

@@ -9,7 +9,13 @@ export class EmbeddingsRequestDto {
   model!: string;
 
   /** Validated in the service: a string or a non-empty array of strings. */
-  @ApiProperty({ oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], example: 'The food was delicious' })
+  @ApiProperty({
+    oneOf: [
+      { type: 'string', minLength: 1, maxLength: 200_000 },
+      { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 200_000 } },
+    ],
+    example: 'The food was delicious',
+  })
   @Allow()
   input!: string | string[];
 

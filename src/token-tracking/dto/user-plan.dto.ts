@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsNumber, IsOptional, Matches, Min, ValidateIf } from 'class-validator';
+import { IsIn, IsInt, IsOptional, Matches, Min, ValidateIf } from 'class-validator';
+import { IsUsdAmount } from '../../common/usd-amount.validator';
 import { FAIL_MODES, FailMode } from '../../limits/tier-limits';
 import { LimitsDto, RemainingDto } from '../../limits/dto/window-usage.dto';
 
@@ -25,11 +26,10 @@ export class SetLimitsDto {
   @Min(0)
   dailyTokens?: number | null;
 
-  @ApiPropertyOptional({ example: 5, nullable: true, type: Number, description: 'USD' })
+  @ApiPropertyOptional({ example: 5, nullable: true, type: Number, minimum: 0, maximum: 1_000_000_000, description: 'USD, at most 6 decimal places' })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
-  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 6 })
-  @Min(0)
+  @IsUsdAmount()
   monthlyCostUsd?: number | null;
 
   @ApiPropertyOptional({ example: 'closed', enum: FAIL_MODES })

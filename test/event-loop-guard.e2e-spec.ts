@@ -1,0 +1,125 @@
+import { Agent, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { MAX_PROMPT_LENGTH } from '../src/plugin/dto/generate-plugin.dto';
+import { MAX_QUERY_LENGTH } from '../src/search/dto/semantic-search.dto';
+import { MAX_TEXT } from '../src/embeddings/dto/embed-resource.dto';
+import { MAX_CHAT_CONTENT_LENGTH, MAX_CHAT_MESSAGES } from '../src/gateway/dto/chat-completion-request.dto';
+import { MAX_EMBEDDING_INPUTS } from '../src/gateway/gateway.service';
+import { FakeProviderServer } from './support/fake-provider.server';
+import { createTestApp, TestApp } from './support/test-app';
+
+const BODY_LIMIT_BYTES = 1024 * 1024;
+const HEALTH_WITHIN_MS = 200;
+const CHAT_MODEL = 'openai/gpt-4o-mini';
+const EMBEDDING_MODEL = 'text-embedding-3-small';
+
+/**
+ * The tokenizer's worst cases one after another: runs with no word break of letters, spaces,
+ * CJK and punctuation (each quadratic in tiktoken alone), then dense short tokens.
+ */
+const HOSTILE_UNIT = 'a'.repeat(20_000) + ' '.repeat(5000) + '中文'.repeat(2000) + '!'.repeat(5000) + '\n'.repeat(2000) + ' \n\t a'.repeat(1000);
+function hostile(length: number): string {
+  return HOSTILE_UNIT.repeat(Math.ceil(length / HOSTILE_UNIT.length)).slice(0, length);
+}
+
+/** Longest hostile texts of the field's maximum that `count` of them fit the body limit together. */
+function fitting(max: number, count: number, overhead = 400): string[] {
+  const each = Math.min(max, Math.floor((BODY_LIMIT_BYTES - overhead) / count));
+  // Distinct texts, so neither the embedding cache nor de-duplication spares any of the work.
+  let texts = Array.from({ length: count }, (_, index) => `${index}:${hostile(each)}`.slice(0, each));
+  while (Buffer.byteLength(JSON.stringify(texts)) + overhead > BODY_LIMIT_BYTES) texts = texts.map((text) => text.slice(0, Math.floor(text.length * 0.98)));
+  return texts;
+}
+
+const PROJECT_ANSWER = JSON.stringify({
+  name: 'GuardPlugin',
+  packageName: 'com.example.guard',
+  mainClass: 'com.example.guard.Main',
+  version: '1.0.0',
+  files: [{ path: 'src/main/java/com/example/guard/Main.java', content: 'package com.example.guard;\npublic class Main {}\n' }],
+});
+
+interface GuardCase {
+  name: string;
+  path: string;
+  body: () => object;
+  /** What the provider answers, in order (default: its own answer). */
+  answers?: string[];
+}
+
+const CASES: GuardCase[] = [
+  { name: 'chat completion, two messages at the 500k limit', path: '/v1/chat/completions', body: () => ({ model: CHAT_MODEL, messages: fitting(MAX_CHAT_CONTENT_LENGTH, 2).map((content) => ({ role: 'user', content })) }) },
+  { name: 'streamed chat completion', path: '/v1/chat/completions', body: () => ({ model: CHAT_MODEL, stream: true, messages: fitting(MAX_CHAT_CONTENT_LENGTH, 2).map((content) => ({ role: 'user', content })) }) },
+  { name: 'chat completion, 500 messages', path: '/v1/chat/completions', body: () => ({ model: CHAT_MODEL, messages: fitting(MAX_CHAT_CONTENT_LENGTH, MAX_CHAT_MESSAGES, 40_000).map((content) => ({ role: 'user', content })) }) },
+  { name: '/v1/embeddings, 256 inputs', path: '/v1/embeddings', body: () => ({ model: EMBEDDING_MODEL, input: fitting(MAX_TEXT, MAX_EMBEDDING_INPUTS, 20_000) }) },
+  { name: '/embeddings, 512 contents', path: '/embeddings', body: () => ({ resourceId: 'guard-many', contents: fitting(MAX_TEXT, 512, 20_000) }) },
+  { name: '/v1/embeddings, inputs at the 200k limit', path: '/v1/embeddings', body: () => ({ model: EMBEDDING_MODEL, input: fitting(MAX_TEXT, 5) }) },
+  { name: '/embeddings content at the 200k limit', path: '/embeddings', body: () => ({ resourceId: 'guard-doc', contents: fitting(MAX_TEXT, 5) }) },
+  { name: 'semantic search query', path: '/api/v1/search/semantic', body: () => ({ query: hostile(MAX_QUERY_LENGTH) }) },
+  { name: 'RAG answer query', path: '/api/v1/search/answer', body: () => ({ query: hostile(MAX_QUERY_LENGTH) }) },
+  { name: 'plugin generation prompt', path: '/plugin/generate-only', body: () => ({ prompt: hostile(MAX_PROMPT_LENGTH) }), answers: [PROJECT_ANSWER] },
+  { name: 'code generation prompt', path: '/ai/generate-code', body: () => ({ prompt: hostile(MAX_PROMPT_LENGTH), pluginName: 'GuardPlugin' }), answers: ['A plugin spec', PROJECT_ANSWER] },
+  { name: 'chat message', path: '/chat/message', body: () => ({ message: hostile(MAX_PROMPT_LENGTH) }) },
+  { name: 'orcha chat message', path: '/api/v1/orcha/chat', body: () => ({ message: hostile(MAX_PROMPT_LENGTH) }) },
+];
+
+describe('event-loop guard: the largest accepted inputs never stall /health', () => {
+  let fake: FakeProviderServer;
+  let testApp: TestApp;
+  let userKey: string;
+  let baseUrl: string;
+  // One kept-alive socket: each probe measures the event loop, not connection set-up.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const health = () =>
+    new Promise<void>((resolve, reject) => {
+      get(`${baseUrl}/health`, { agent }, (response) => response.resume().on('end', resolve).on('error', reject)).on('error', reject);
+    });
+
+  beforeAll(async () => {
+    fake = await FakeProviderServer.start();
+    testApp = await createTestApp({
+      AI_PROVIDER: 'compatible',
+      AI_BASE_URL: fake.baseUrl,
+      AI_API_KEY: 'sk-guard-test',
+      AI_PRIMARY_MODEL: CHAT_MODEL,
+      AI_FALLBACK_MODEL: 'none',
+      AI_EMBEDDING_MODEL: EMBEDDING_MODEL,
+      RATE_LIMIT_PER_MINUTE: 100_000,
+      BODY_LIMIT_BYTES,
+    });
+    userKey = (await testApp.api().post('/admin/api-keys').send({ role: 'user', userId: 'guard-user' }).expect(201)).body.key as string;
+    await testApp.api().put('/user/guard-user/limits').send({ rolling24hTokens: null, dailyTokens: null, monthlyCostUsd: null }).expect(200);
+    await new Promise<void>((resolve) => testApp.http.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(testApp.http.address() as AddressInfo).port}`;
+    await health();
+  });
+
+  afterAll(async () => {
+    agent.destroy();
+    await testApp.close();
+    await fake.stop();
+  });
+
+  it.each(CASES)('$name: /health answers within 200 ms throughout', async ({ path, body, answers }) => {
+    // The provider leaves usage out, so the service counts prompt and answer itself (its slowest path).
+    fake.script('*', ...(answers ?? Array.from({ length: 10 }, () => undefined)).map((text) => ({ text, omitUsage: true })));
+    const payload = body();
+    expect(Buffer.byteLength(JSON.stringify(payload))).toBeLessThanOrEqual(BODY_LIMIT_BYTES);
+
+    let done = false;
+    const slowest: number[] = [];
+    const work = Promise.resolve(request(baseUrl).post(path).set('authorization', `Bearer ${userKey}`).send(payload)).finally(() => (done = true));
+    while (!done) {
+      const started = performance.now();
+      await health();
+      slowest.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const response = await work;
+    fake.reset();
+    expect(response.status).toBeLessThan(500);
+    expect(slowest.length).toBeGreaterThan(0);
+    expect(Math.max(...slowest)).toBeLessThan(HEALTH_WITHIN_MS);
+  }, 120_000);
+});
