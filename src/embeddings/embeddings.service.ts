@@ -96,12 +96,10 @@ export class EmbeddingsService {
     const cacheHits = ids.length - ids.filter((id) => !vectors.has(id)).length;
     let spent: SpentUsage[] = [];
     let tracked: TrackResult[] = [];
-    let reportedModel = model;
     if (missing.length > 0) {
       const missingTexts = missing.map((id) => texts[ids.indexOf(id)]);
       const operationType = missingTexts.length > 1 ? 'batch_embedding' : context.operationType === 'batch_embedding' ? 'embedding' : context.operationType;
       const embedded = await this.ai.embed(missingTexts, { userId: context.userId, model, requestId: context.requestId, operationType });
-      reportedModel = embedded.model;
       spent = [{ promptTokens: 0, completionTokens: 0, embeddingTokens: embedded.usage.embeddingTokens, totalTokens: embedded.usage.totalTokens, costMicros: embedded.costMicros, estimated: embedded.usage.estimated }];
       tracked = embedded.tracked;
       const perText = Math.round(embedded.usage.embeddingTokens / missingTexts.length);
@@ -122,7 +120,8 @@ export class EmbeddingsService {
       { $inc: { hits: cacheHits, misses: ids.length - cacheHits } },
       { upsert: true },
     );
-    return { vectors: ids.map((id) => vectors.get(id) as number[]), model: reportedModel, cacheHits, spent, tracked };
+    // The cache is keyed by the requested model, so a hit and a miss both report that name.
+    return { vectors: ids.map((id) => vectors.get(id) as number[]), model, cacheHits, spent, tracked };
   }
 
   async cacheStats(): Promise<EmbeddingCacheStatsDto> {
