@@ -166,6 +166,16 @@ function defaultRepairPrompt(answer: string, reason: string, json: boolean): str
   return `Your previous answer could not be used: ${reason}. Answer the request again with ${shape}.${answer.trim() ? '' : ' Your previous answer was empty.'}`;
 }
 
+/**
+ * A stream that failed after the provider accepted it cost what it produced. One that reported
+ * an error before any text or usage is treated as unbilled, as the same error without a stream
+ * is; a caller's abort still counts the prompt the provider had started on.
+ */
+function billedPartial(failure: AiProviderCallError): boolean {
+  const partial = failure.partial;
+  return !!partial && (partial.usage !== null || partial.text.length > 0 || failure.kind === 'aborted');
+}
+
 const redactSecrets = (text: string) => text.replace(/\b(sk|rk|pk)-[A-Za-z0-9_*.-]{6,}/g, '$1-[redacted]').replace(/Bearer\s+\S+/gi, 'Bearer [redacted]');
 
 const lastUserText = (request: CompletionRequest) => [...request.messages].reverse().find((message) => message.role === 'user')?.content;
@@ -367,9 +377,9 @@ export class AiService {
       } catch (error) {
         settled = true;
         failure = this.asCallError(error);
-        if (failure.partial) await this.recordPartial(failure, step, prepared, context, log, reservation);
+        if (billedPartial(failure)) await this.recordPartial(failure, step, prepared, context, log, reservation);
         else await this.release(reservation);
-        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: !!failure.partial, latencyMs: Date.now() - started });
+        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: billedPartial(failure), latencyMs: Date.now() - started });
       } finally {
         if (!settled) {
           // The consumer stopped iterating (break/return); the upstream call is already aborted.

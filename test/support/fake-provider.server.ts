@@ -51,6 +51,7 @@ export interface ReceivedRequest {
   headers: IncomingMessage['headers'];
   body: Record<string, unknown> | undefined;
   model: string | undefined;
+  cell?: string;
 }
 
 interface ChatBody {
@@ -99,8 +100,10 @@ export function isProviderFailure(shape: AnswerShape, stream: boolean): boolean 
   return !stream && (shape === 'stream-cut' || shape === 'stream-error-event');
 }
 
-export const shapeMarker = (shape: AnswerShape) => `[fake-shape:${shape}]`;
+/** Put into a prompt or embedding input: the fake answers that request in `shape`, and files what it bills under `cell`. */
+export const shapeMarker = (shape: AnswerShape, cell?: string) => `[fake-shape:${shape}]${cell ? ` [fake-cell:${cell}]` : ''}`;
 const SHAPE_PATTERN = /\[fake-shape:([a-z0-9-]+)\]/;
+const CELL_PATTERN = /\[fake-cell:([A-Za-z0-9_.-]+)\]/;
 
 /** OpenRouter's usage.cost for every openrouter-shaped answer, in USD. */
 export const SHAPE_COST_USD = 0.000321;
@@ -110,6 +113,8 @@ const SLOW_CHUNK_MS = 250;
 
 /** What one answer cost as the client can know it: the usage sent, or (without one) the tokenizer's count of what was sent. */
 export interface BilledCall {
+  /** The request's `[fake-cell:...]` marker, when it had one. */
+  cell?: string;
   model: string;
   kind: 'chat' | 'embeddings';
   stream: boolean;
@@ -149,8 +154,9 @@ function shapedPluginProject(unicode: boolean): Record<string, unknown> {
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    const onAbort = () => (clearTimeout(timer), resolve());
+    const timer = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 
 /**
@@ -282,7 +288,8 @@ export class FakeProviderServer {
         return sendJson(res, 400, { error: { message: 'invalid JSON body', type: 'invalid_request_error' } });
       }
       const model = typeof body?.model === 'string' ? body.model : undefined;
-      this.requests.push({ method: req.method ?? '', path, headers: req.headers, body, model });
+      const cell = CELL_PATTERN.exec(raw)?.[1];
+      this.requests.push({ method: req.method ?? '', path, headers: req.headers, body, model, ...(cell ? { cell } : {}) });
 
       if (req.method === 'GET' && path === '/v1/models') return this.models(res);
       if (req.method === 'POST' && path === '/v1/chat/completions') return await this.chat(body as unknown as ChatBody, res, closed.signal);
@@ -308,7 +315,8 @@ export class FakeProviderServer {
       return sendJson(res, 400, { error: { message: 'model and messages are required', type: 'invalid_request_error' } });
     }
     const queued = this.hasScript(body.model);
-    const shape = queued ? undefined : shapeIn(body.messages.map((message) => message.content));
+    // The latest message wins: retrieved passages in a system prompt may carry markers of their own.
+    const shape = queued ? undefined : shapeIn(body.messages.map((message) => message.content).reverse());
     if (shape) return this.shapedChat(shape, body, res, closed);
     const scripted = this.next(body.model);
     await sleep(scripted.delayMs ?? 0, closed);
@@ -425,6 +433,7 @@ export class FakeProviderServer {
     const missing = shape === 'usage-missing' || shape === 'stream-no-usage';
     const openrouter = shape === 'usage-openrouter';
     this.billed.push({
+      ...cellOf(inputs),
       model,
       kind: 'embeddings',
       stream: false,
@@ -447,8 +456,21 @@ export class FakeProviderServer {
     return { answer: unicode ? 'Grüße aus Köln ✓ 🚀🎮 日本語' : `Fake answer from ${body.model}` };
   }
 
+  /**
+   * A text answer (a request not asking for JSON) ends with the request's markers, as a model
+   * echoing the request would, so a feature that feeds it into its next call keeps the shape.
+   */
   private shapedAnswer(shape: AnswerShape, body: ChatBody): ShapedAnswer {
     const json = body.response_format?.type === 'json_object' || body.response_format?.type === 'json_schema';
+    const answer = this.shapedContent(shape, body, json);
+    if (json) return answer;
+    const echo = ` ${shapeMarker(shape, cellOf(body.messages.map((message) => message.content).reverse()).cell)}`;
+    if (answer.content) return { ...answer, content: answer.content + echo };
+    if (answer.refusal) return { ...answer, refusal: answer.refusal + echo };
+    return answer;
+  }
+
+  private shapedContent(shape: AnswerShape, body: ChatBody, json: boolean): ShapedAnswer {
     const payload = JSON.stringify(this.jsonPayload(body, shape === 'unicode'), null, 1);
     const plain = json ? payload : `Fake answer from ${body.model}: plugins register commands in plugin.yml and handle them in onCommand.`;
     const ok = (content: string | null, extra: Partial<ShapedAnswer> = {}): ShapedAnswer => ({ content, finishReason: 'stop', usage: 'openai', ...extra });
@@ -514,6 +536,7 @@ export class FakeProviderServer {
           : { ...counted, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 } };
     const bill = (sentText: string, reported: boolean) =>
       this.billed.push({
+        ...cellOf(body.messages.map((message) => message.content).reverse()),
         model: body.model,
         kind: 'chat',
         stream: body.stream === true,
@@ -616,12 +639,21 @@ export class FakeProviderServer {
   }
 }
 
+/** The last marker of the first text holding one (a question comes after the passages quoted for it). */
 function shapeIn(texts: readonly unknown[]): AnswerShape | undefined {
   for (const text of texts) {
-    const name = typeof text === 'string' ? SHAPE_PATTERN.exec(text)?.[1] : undefined;
+    const name = typeof text === 'string' ? [...text.matchAll(new RegExp(SHAPE_PATTERN, 'g'))].at(-1)?.[1] : undefined;
     if (name && (ANSWER_SHAPES as readonly string[]).includes(name)) return name as AnswerShape;
   }
   return undefined;
+}
+
+function cellOf(texts: readonly unknown[]): { cell?: string } {
+  for (const text of texts) {
+    const cell = typeof text === 'string' ? CELL_PATTERN.exec(text)?.[1] : undefined;
+    if (cell) return { cell };
+  }
+  return {};
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -1,0 +1,284 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { UsageEventsService } from '../src/analytics/usage-events.service';
+import { UsageLogWriter } from '../src/analytics/usage-log.writer';
+import {
+  ANSWER_SHAPES,
+  AnswerShape,
+  BilledCall,
+  FakeProviderServer,
+  isProviderFailure,
+  RAW_BODY_MARKER,
+  SHAPE_COST_USD,
+  shapeMarker,
+} from './support/fake-provider.server';
+import { createTestApp, TestApp } from './support/test-app';
+
+const PRIMARY = 'openai/gpt-4o-mini';
+const FALLBACK = 'openai/gpt-4o';
+const EMBEDDING = 'openai/text-embedding-3-small';
+/** Each cell runs this many at a time: the hang cells wait out AI_TIMEOUT_MS side by side. */
+const CONCURRENCY = 4;
+
+/** What the features ask of the model, which decides which answers they can use. */
+type ChatUse =
+  | 'none' // embeddings only
+  | 'any' // a pass-through: every answer is usable
+  | 'text' // a text answer: empty and tool-call-only answers are not
+  | 'json'; // a JSON object the feature validates (a plugin project)
+
+interface Endpoint {
+  name: string;
+  tracked: boolean;
+  stream?: boolean;
+  chat: ChatUse;
+  /** An embedding call comes before any chat call (search): it meets provider failures first. */
+  embedsFirst?: boolean;
+  /** Runs before the cell (e.g. resources for RAG), billed under the cell too. */
+  prepare?: (user: string, cell: string) => Promise<void>;
+  send: (marker: string, user: string, cell: string) => request.Test;
+}
+
+interface Cell {
+  id: string;
+  user: string;
+  status: number;
+  body: Record<string, any> | string;
+  /** What the preparation (not the request) was billed. */
+  prep: BilledCall[];
+  /** What the request was billed. */
+  billed: BilledCall[];
+  models: (string | undefined)[];
+}
+
+const TEXT_UNUSABLE: ReadonlySet<AnswerShape> = new Set(['empty', 'tool-calls']);
+const JSON_UNUSABLE: ReadonlySet<AnswerShape> = new Set(['json-truncated', 'json-invalid', 'prose', 'empty', 'tool-calls', 'refusal']);
+
+function failureStatus(shape: AnswerShape): number {
+  if (shape === 'hang') return 504;
+  if (shape === 'rate-limited') return 503;
+  return 502;
+}
+
+/** The documented status of an endpoint for a shape (README: "Answers models really send"). */
+function expectedStatus(endpoint: Endpoint, shape: AnswerShape): number {
+  const stream = endpoint.stream === true;
+  const embeddingFails = isProviderFailure(shape, true);
+  if (endpoint.chat === 'none' || endpoint.embedsFirst) {
+    if (embeddingFails) return failureStatus(shape);
+    if (endpoint.chat === 'none') return 200;
+  }
+  if (isProviderFailure(shape, stream)) return failureStatus(shape);
+  if (stream || endpoint.chat === 'any') return 200;
+  if (endpoint.chat === 'text') return TEXT_UNUSABLE.has(shape) ? 502 : 200;
+  return JSON_UNUSABLE.has(shape) ? 502 : 200;
+}
+
+function fallbackExpected(endpoint: Endpoint, shape: AnswerShape): boolean {
+  if (endpoint.chat === 'none') return false;
+  if (endpoint.embedsFirst && isProviderFailure(shape, true)) return false;
+  return isProviderFailure(shape, endpoint.stream === true);
+}
+
+const textParser = (res: request.Response, callback: (error: Error | null, body: unknown) => void) => {
+  const stream = res as unknown as NodeJS.ReadableStream;
+  let body = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => (body += chunk));
+  stream.on('end', () => callback(null, body));
+};
+
+async function pool<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: size }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await run(item);
+  }));
+}
+
+describe('AI endpoints against real-world answer shapes', () => {
+  let fake: FakeProviderServer;
+  let testApp: TestApp;
+  let sequence = 0;
+  /** Everything the provider billed in this app, for the system-wide totals at the end. */
+  const allBilled: BilledCall[] = [];
+
+  beforeAll(async () => {
+    fake = await FakeProviderServer.start();
+    testApp = await createTestApp({
+      AI_PROVIDER: 'openrouter',
+      AI_BASE_URL: fake.baseUrl,
+      OPENROUTER_API_KEY: 'sk-or-test-0123456789',
+      AI_PRIMARY_MODEL: PRIMARY,
+      AI_FALLBACK_MODEL: FALLBACK,
+      AI_EMBEDDING_MODEL: EMBEDDING,
+      AI_TIMEOUT_MS: 1500,
+      PLUGIN_BUILD_TOOL: 'javac',
+      // Failed provider calls are logged as warnings by design; this suite makes hundreds of them.
+      LOG_LEVEL: 'error',
+    });
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+    await fake?.stop();
+  });
+
+  const post = (path: string, body: Record<string, unknown>, cell: string) =>
+    testApp.api().post(path).set('x-request-id', cell).send(body).buffer(true).parse(textParser);
+
+  const resourceFor = async (user: string, cell: string) => {
+    await post('/embeddings', {
+      resourceId: 'guide',
+      userId: user,
+      content: `Bukkit plugins register commands in plugin.yml and handle commands in onCommand. ${shapeMarker('usage-openai', cell)}`,
+    }, `${cell}-prep`).expect(200);
+  };
+
+  const plugin = (path: string, tracked: boolean): Endpoint => ({
+    name: `${path}${tracked ? '' : ' without userId'}`,
+    tracked,
+    chat: 'json',
+    send: (marker, user, cell) => post(path, { prompt: `A plugin with a /hello command ${marker}`, name: 'Shaped', ...(tracked ? { userId: user } : {}) }, cell),
+  });
+
+  const generateCode = (tracked: boolean): Endpoint => ({
+    name: `/ai/generate-code${tracked ? '' : ' without userId'}`,
+    tracked,
+    chat: 'json',
+    send: (marker, user, cell) => post('/ai/generate-code', { prompt: `A /hello command ${marker}`, pluginName: 'Shaped', ...(tracked ? { userId: user } : {}) }, cell),
+  });
+
+  const embeddings = (tracked: boolean): Endpoint => ({
+    name: `/embeddings${tracked ? '' : ' without userId'}`,
+    tracked,
+    chat: 'none',
+    send: (marker, user, cell) => post('/embeddings', { resourceId: 'doc', content: `Cell ${cell} text to embed ${marker}`, ...(tracked ? { userId: user } : {}) }, cell),
+  });
+
+  const ENDPOINTS: Endpoint[] = [
+    { name: '/chat/message', tracked: true, chat: 'text', send: (marker, user, cell) => post('/chat/message', { username: user, message: `How do commands work? ${marker}` }, cell) },
+    { name: '/api/v1/orcha/chat', tracked: true, chat: 'text', send: (marker, user, cell) => post('/api/v1/orcha/chat', { user_id: user, message: `How do commands work? ${marker}` }, cell) },
+    plugin('/plugin/generate', true),
+    plugin('/plugin/generate-and-compile', true),
+    plugin('/plugin/generate-and-compile', false),
+    plugin('/plugin/generate-only', true),
+    plugin('/plugin/generate-only', false),
+    generateCode(true),
+    generateCode(false),
+    embeddings(true),
+    embeddings(false),
+    { name: '/api/v1/search/semantic', tracked: true, chat: 'none', prepare: resourceFor, send: (marker, user, cell) => post('/api/v1/search/semantic', { userId: user, query: `commands in ${cell} ${marker}` }, cell) },
+    {
+      name: '/api/v1/search/answer',
+      tracked: true,
+      chat: 'text',
+      embedsFirst: true,
+      prepare: resourceFor,
+      send: (marker, user, cell) => post('/api/v1/search/answer', { userId: user, query: `How do Bukkit plugins register commands in plugin.yml? ${marker}` }, cell),
+    },
+    {
+      name: '/api/v1/search/answer (stream)',
+      tracked: true,
+      stream: true,
+      chat: 'text',
+      embedsFirst: true,
+      prepare: resourceFor,
+      send: (marker, user, cell) => post('/api/v1/search/answer', { userId: user, stream: true, query: `How do Bukkit plugins register commands in plugin.yml? ${marker}` }, cell),
+    },
+    {
+      name: '/v1/chat/completions',
+      tracked: true,
+      chat: 'any',
+      send: (marker, user, cell) => post('/v1/chat/completions', { model: PRIMARY, user, messages: [{ role: 'user', content: `Say hello ${marker}` }] }, cell),
+    },
+    {
+      name: '/v1/chat/completions (stream)',
+      tracked: true,
+      stream: true,
+      chat: 'any',
+      send: (marker, user, cell) =>
+        post('/v1/chat/completions', { model: PRIMARY, user, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: `Say hello ${marker}` }] }, cell),
+    },
+    { name: '/v1/embeddings', tracked: true, chat: 'none', send: (marker, user, cell) => post('/v1/embeddings', { model: EMBEDDING, user, input: `Cell ${cell} ${marker}` }, cell) },
+  ];
+
+  async function runCell(endpoint: Endpoint, shape: AnswerShape): Promise<Cell> {
+    const id = `c${++sequence}`;
+    const user = `shape-${id}`;
+    await endpoint.prepare?.(user, id);
+    const prep = fake.billed.filter((call) => call.cell === id);
+    const response = await endpoint.send(shapeMarker(shape, id), user, id);
+    const text = response.body as string;
+    const json = /json/.test(String(response.headers['content-type'])) ? (JSON.parse(text) as Record<string, any>) : text;
+    const billed = fake.billed.filter((call) => call.cell === id && !prep.includes(call));
+    allBilled.push(...prep, ...billed);
+    const models = fake.requests.filter((received) => received.cell === id && received.path.endsWith('/chat/completions')).map((received) => received.model);
+    return { id, user, status: response.status, body: json, prep, billed, models };
+  }
+
+  const sum = (calls: BilledCall[], pick: (call: BilledCall) => number) => calls.reduce((total, call) => total + pick(call), 0);
+
+  async function checkCell(endpoint: Endpoint, shape: AnswerShape, cell: Cell): Promise<void> {
+    const where = `${endpoint.name} × ${shape} (cell ${cell.id})`;
+    const tokensOf = (calls: BilledCall[]) => sum(calls, (call) => call.promptTokens + call.completionTokens + call.embeddingTokens);
+    const requestTotal = tokensOf(cell.billed);
+    const everything = [...cell.prep, ...cell.billed];
+
+    expect({ where, status: cell.status }).toEqual({ where, status: expectedStatus(endpoint, shape) });
+    expect(JSON.stringify(cell.body)).not.toContain(RAW_BODY_MARKER);
+
+    if (typeof cell.body === 'object') {
+      const usage = cell.body.token_usage as Record<string, number> | undefined;
+      if (usage) {
+        expect({ where, tokens: usage.total_tokens, prompt: usage.prompt_tokens, completion: usage.completion_tokens }).toEqual({
+          where,
+          tokens: requestTotal,
+          prompt: sum(cell.billed, (call) => call.promptTokens),
+          completion: sum(cell.billed, (call) => call.completionTokens),
+        });
+        if (cell.billed.length > 0 && cell.billed.every((call) => call.costUsd !== undefined)) {
+          expect(usage.cost_estimate_usd).toBeCloseTo(sum(cell.billed, (call) => call.costUsd!), 9);
+        }
+      } else {
+        // Only OpenAI-shaped successes carry no token_usage; every failure body does.
+        expect({ where, status: cell.status }).toEqual({ where, status: 200 });
+      }
+      if (cell.status >= 500 && endpoint.tracked) {
+        expect({ where, used: cell.body.tokenUsage?.tokensUsedThisRequest }).toEqual({ where, used: requestTotal });
+      }
+    }
+
+    // Every billed call is one usage event of this request (or of its preparation), attributed right.
+    const events = await testApp.db
+      .collection('usage_events')
+      .find({ requestId: { $in: [cell.id, `${cell.id}-prep`] } })
+      .toArray();
+    const eventTokens = events.reduce((total, event) => total + (event.total_tokens as number), 0);
+    expect({ where, events: events.length, tokens: eventTokens }).toEqual({ where, events: everything.length, tokens: tokensOf(everything) });
+    for (const event of events) expect({ where, user: event.user_id }).toEqual({ where, user: endpoint.tracked || event.requestId !== cell.id ? cell.user : null });
+
+    const ledger = await testApp.db.collection('user_token_usage').findOne({ userId: cell.user });
+    expect({ where, ledger: (ledger?.totalTokens as number | undefined) ?? 0 }).toEqual({ where, ledger: tokensOf(cell.prep) + (endpoint.tracked ? requestTotal : 0) });
+
+    // A chat endpoint asks the model unless an embedding before it failed (no silent short cut).
+    const embeddingFailed = (endpoint.chat === 'none' || endpoint.embedsFirst) && isProviderFailure(shape, true);
+    expect({ where, asked: cell.models.length > 0 }).toEqual({ where, asked: endpoint.chat !== 'none' && !embeddingFailed });
+    const fallbackCalls = cell.models.filter((model) => model === FALLBACK).length;
+    expect({ where, fallback: fallbackCalls > 0 }).toEqual({ where, fallback: fallbackExpected(endpoint, shape) });
+  }
+
+  describe.each(ENDPOINTS.map((endpoint) => [endpoint.name, endpoint] as const))('%s', (_name, endpoint) => {
+    it(
+      'answers every shape with its documented status and exact usage',
+      async () => {
+        const cells = new Map<AnswerShape, Cell>();
+        await pool(ANSWER_SHAPES, CONCURRENCY, async (shape) => {
+          cells.set(shape, await runCell(endpoint, shape));
+        });
+        for (const shape of ANSWER_SHAPES) await checkCell(endpoint, shape, cells.get(shape)!);
+      },
+      180_000,
+    );
+  });
+});
