@@ -10,7 +10,6 @@ import {
   FakeProviderServer,
   isProviderFailure,
   RAW_BODY_MARKER,
-  SHAPE_COST_USD,
   shapeMarker,
 } from './support/fake-provider.server';
 import { createTestApp, TestApp } from './support/test-app';
@@ -88,6 +87,15 @@ const textParser = (res: request.Response, callback: (error: Error | null, body:
   stream.on('data', (chunk: string) => (body += chunk));
   stream.on('end', () => callback(null, body));
 };
+
+function sseData(text: string): unknown[] {
+  return text
+    .split('\n\n')
+    .map((block) => block.trim())
+    .filter((block) => block.startsWith('data: '))
+    .map((block) => block.slice('data: '.length))
+    .map((data) => (data === '[DONE]' ? data : (JSON.parse(data) as unknown)));
+}
 
 async function pool<T>(items: readonly T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
@@ -244,9 +252,16 @@ describe('AI endpoints against real-world answer shapes', () => {
         // Only OpenAI-shaped successes carry no token_usage; every failure body does.
         expect({ where, status: cell.status }).toEqual({ where, status: 200 });
       }
-      if (cell.status >= 500 && endpoint.tracked) {
-        expect({ where, used: cell.body.tokenUsage?.tokensUsedThisRequest }).toEqual({ where, used: requestTotal });
+      if (endpoint.tracked && cell.body.tokenUsage) {
+        expect({ where, used: cell.body.tokenUsage.tokensUsedThisRequest }).toEqual({ where, used: requestTotal });
+      } else if (cell.status >= 500 && endpoint.tracked) {
+        expect({ where, tokenUsage: cell.body.tokenUsage }).toEqual({ where, tokenUsage: expect.anything() });
       }
+      if (endpoint.name === '/chat/message' && cell.status === 200) expect({ where, type: cell.body.type }).toEqual({ where, type: 'info' });
+      if (endpoint.chat === 'json' && cell.status === 200) expect({ where, models: cell.models }).toEqual({ where, models: [PRIMARY, ...(endpoint.name.startsWith('/ai/') ? [PRIMARY] : [])] });
+    } else if (endpoint.name.startsWith('/v1/chat') && cell.status === 200) {
+      const chunks = sseData(cell.body).filter((data): data is Record<string, any> => typeof data === 'object' && data !== null && 'model' in data);
+      expect({ where, models: [...new Set(chunks.map((chunk) => chunk.model))] }).toEqual({ where, models: [PRIMARY] });
     }
 
     // Every billed call is one usage event of this request (or of its preparation), attributed right.
@@ -280,5 +295,100 @@ describe('AI endpoints against real-world answer shapes', () => {
       },
       180_000,
     );
+  });
+
+  describe('beyond single requests', () => {
+    it('tracks a stream the client abandons, as an estimate no larger than what was sent', async () => {
+      const id = `c${++sequence}`;
+      const user = `shape-${id}`;
+      const abort = new AbortController();
+      // A real socket, so the client can go away mid-stream.
+      await testApp.app.listen(0, '127.0.0.1');
+      const response = await fetch(`${await testApp.app.getUrl()}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${testApp.adminKey}`, 'content-type': 'application/json', 'x-request-id': id },
+        body: JSON.stringify({ model: PRIMARY, user, stream: true, messages: [{ role: 'user', content: `Count slowly ${shapeMarker('stream-slow', id)}` }] }),
+        signal: abort.signal,
+      });
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      let received = '';
+      while (!/"content":"\s*\S/.test(received)) received += new TextDecoder().decode((await reader.read()).value);
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+
+      const deadline = Date.now() + 30_000;
+      let events: Record<string, any>[] = [];
+      while (events.length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        events = await testApp.db.collection('usage_events').find({ requestId: id }).toArray();
+      }
+      await fake.waitForIdle(30_000);
+      const billed = fake.billed.filter((call) => call.cell === id);
+      allBilled.push(...billed);
+      expect(billed).toHaveLength(1);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ user_id: user, success: false, estimated: true, prompt_tokens: billed[0].promptTokens });
+      expect(events[0].completion_tokens).toBeGreaterThan(0);
+      expect(events[0].completion_tokens).toBeLessThanOrEqual(billed[0].completionTokens);
+      // The fake may have sent a chunk the app never read: the books follow what the app could count.
+      allBilled[allBilled.length - 1] = { ...billed[0], completionTokens: events[0].completion_tokens };
+      const ledger = await testApp.db.collection('user_token_usage').findOne({ userId: user });
+      expect(ledger?.totalTokens).toBe(events[0].total_tokens);
+    }, 60_000);
+
+    it('names the requested embedding model on a cache miss and a cache hit alike', async () => {
+      const id = `c${++sequence}`;
+      const input = `Cache me ${shapeMarker('usage-openai', id)}`;
+      const miss = await testApp.api().post('/v1/embeddings').send({ model: EMBEDDING, user: `shape-${id}`, input }).expect(200);
+      const hit = await testApp.api().post('/v1/embeddings').send({ model: EMBEDDING, user: `shape-${id}`, input }).expect(200);
+      allBilled.push(...fake.billed.filter((call) => call.cell === id));
+      expect(hit.headers['x-token-ledger-cache-hits']).toBe('1');
+      expect([miss.body.model, hit.body.model]).toEqual([EMBEDDING, EMBEDDING]);
+    });
+
+    it('accounts system-wide for every call the provider billed, tracked or not', async () => {
+      // A mix of its own, so the test stands alone; after the table it covers every cell too.
+      const id = `c${++sequence}`;
+      await post('/ai/generate-code', { prompt: `A /hi command ${shapeMarker('usage-openrouter', id)}`, pluginName: 'Mixed' }, id).expect(200);
+      await post('/plugin/generate-only', { prompt: `A /hi command ${shapeMarker('json-fenced', id)}`, userId: `shape-${id}` }, id).expect(200);
+      await post('/embeddings', { resourceId: 'mixed', content: `Mixed ${shapeMarker('usage-missing', id)}` }, id).expect(200);
+      allBilled.push(...fake.billed.filter((call) => call.cell === id));
+      const events = testApp.app.get(UsageEventsService);
+      await events.flushed();
+      await events.settled();
+      await testApp.app.get(UsageLogWriter).flush();
+      const tokens = allBilled.reduce((total, call) => total + call.promptTokens + call.completionTokens + call.embeddingTokens, 0);
+      const prompt = allBilled.reduce((total, call) => total + call.promptTokens, 0);
+      const completion = allBilled.reduce((total, call) => total + call.completionTokens, 0);
+      const embedding = allBilled.reduce((total, call) => total + call.embeddingTokens, 0);
+      const unattributed = await testApp.db.collection('usage_events').find({ user_id: null }).toArray();
+      expect(unattributed.length).toBeGreaterThan(0);
+
+      const { body: metrics } = await request(testApp.http).get('/metrics').expect(200);
+      expect(metrics.token_usage).toMatchObject({ total_prompt_tokens: prompt, total_completion_tokens: completion, total_embedding_tokens: embedding });
+
+      const { text: prometheus } = await request(testApp.http).get('/metrics/prometheus').expect(200);
+      const sample = (name: string) => Number(new RegExp(`^${name.replace(/[{}"=]/g, '\\$&')} (\\S+)$`, 'm').exec(prometheus)?.[1]);
+      expect(sample('noki_ai_tokens_total{type="prompt"}') + sample('noki_ai_tokens_total{type="completion"}') + sample('noki_ai_tokens_total{type="embedding"}')).toBe(tokens);
+
+      const { body: usage } = await testApp.api().get('/api/usage').query({ period: 'today' }).expect(200);
+      expect(usage.summary).toMatchObject({ totalTokens: tokens, requestCount: allBilled.length });
+
+      const { body: all } = await testApp.api().get('/api/v1/search/token-usage/all').query({ days: 1, limit: 1000 }).expect(200);
+      expect(all.totals).toMatchObject({ total_tokens: tokens, operations: allBilled.length });
+      const nobody = all.by_user.find((row: { user_id: string | null }) => row.user_id === null);
+      expect(nobody).toMatchObject({ operations: unattributed.length, total_tokens: unattributed.reduce((total, event) => total + (event.total_tokens as number), 0) });
+      expect(all.by_user.reduce((total: number, row: { total_tokens: number }) => total + row.total_tokens, 0)).toBe(tokens);
+
+      const logDir = testApp.config.LOG_DIR;
+      const lines = readdirSync(logDir)
+        .filter((name) => name.endsWith('.jsonl'))
+        .flatMap((name) => readFileSync(join(logDir, name), 'utf8').trim().split('\n'))
+        .map((line) => JSON.parse(line) as { total_tokens: number; user_id: string | null });
+      expect(lines).toHaveLength(allBilled.length);
+      expect(lines.reduce((total, line) => total + line.total_tokens, 0)).toBe(tokens);
+      expect(lines.filter((line) => line.user_id === null)).toHaveLength(unattributed.length);
+    });
   });
 });
