@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { UsageEventsService } from '../src/analytics/usage-events.service';
 import { UsageLogWriter } from '../src/analytics/usage-log.writer';
+import { TokenizerService } from '../src/ai/tokenizer.service';
+import { INTENT_INSTRUCTIONS } from '../src/chat/chat-intent';
 import {
   ANSWER_SHAPES,
   AnswerShape,
@@ -336,6 +338,39 @@ describe('AI endpoints against real-world answer shapes', () => {
       const ledger = await testApp.db.collection('user_token_usage').findOne({ userId: user });
       expect(ledger?.totalTokens).toBe(events[0].total_tokens);
     }, 60_000);
+
+    it('answers 429 with what the calls already made cost when a limit stops the second call', async () => {
+      const id = `c${++sequence}`;
+      const user = `shape-${id}`;
+      const message = `How do commands work? ${shapeMarker('prose', id)}`;
+      // Room for the intent call (its prompt and max_tokens 20), none left for the answer.
+      const intentPrompt = testApp.app.get(TokenizerService).countMessages([{ role: 'system', content: INTENT_INSTRUCTIONS }, { role: 'user', content: message }], PRIMARY);
+      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: intentPrompt + 20 }).expect(200);
+      const response = await post('/chat/message', { username: user, message }, id);
+      const billed = fake.billed.filter((call) => call.cell === id);
+      allBilled.push(...billed);
+      expect(response.status).toBe(429);
+      const body = JSON.parse(response.body as string);
+      expect(billed).toHaveLength(1);
+      const total = billed[0].promptTokens + billed[0].completionTokens;
+      expect(body.token_usage).toMatchObject({ prompt_tokens: billed[0].promptTokens, completion_tokens: billed[0].completionTokens, total_tokens: total });
+      expect(body.tokenUsage).toMatchObject({ tokensUsedThisRequest: total, totalTokens: total, requestCount: 1 });
+      expect(body).toMatchObject({ limit: expect.any(String) });
+
+      // Refused before any call: a plain 429 without usage figures.
+      const refused = JSON.parse((await post('/chat/message', { username: user, message: `Again ${shapeMarker('prose', `${id}b`)}` }, `${id}b`)).body as string);
+      expect(refused.statusCode).toBe(429);
+      expect(refused).not.toHaveProperty('token_usage');
+    });
+
+    it('asks for structured output with a JSON schema where the model takes one', async () => {
+      const id = `c${++sequence}`;
+      await post('/chat/message', { username: `shape-${id}`, message: `Hi ${shapeMarker('json-whole', id)}` }, id).expect(200);
+      await post('/plugin/generate-only', { prompt: `A /hi command ${shapeMarker('json-whole', id)}` }, id).expect(200);
+      allBilled.push(...fake.billed.filter((call) => call.cell === id));
+      const formats = fake.requests.filter((received) => received.cell === id).map((received) => received.body?.response_format as Record<string, any> | undefined);
+      expect(formats.map((format) => format && [format.type, format.json_schema?.name])).toEqual([['json_schema', 'chat_intent'], undefined, ['json_schema', 'plugin_project']]);
+    });
 
     it('names the requested embedding model on a cache miss and a cache hit alike', async () => {
       const id = `c${++sequence}`;
