@@ -126,7 +126,14 @@ export class OpenAiCompatibleProvider implements AiProvider {
     const started = performance.now();
     const scope = new CallScope(this.settings.timeoutMs, signal);
     try {
-      const response = await this.client.chat.completions.create(this.chatBody(model, request), this.requestOptions(scope));
+      const response = await this.client.chat.completions
+        .create(this.chatBody(model, request), this.requestOptions(scope))
+        .catch((error: unknown) => {
+          // Structured output is a hint: a model that refuses the response_format is asked again without it.
+          if (!request.jsonSchema || !(error instanceof APIError) || error.status !== 400) throw error;
+          const plain = { ...request, responseFormat: undefined, jsonSchema: undefined };
+          return this.client.chat.completions.create(this.chatBody(model, plain), this.requestOptions(scope));
+        });
       const latencyMs = elapsed(started);
       const usage = usageFromOpenAi(response.usage);
       const reportedModel = response.model || model;

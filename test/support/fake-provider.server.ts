@@ -78,6 +78,7 @@ export const ANSWER_SHAPES = [
   'tool-calls',
   'refusal',
   'unicode',
+  'no-structured-output',
   'usage-openai',
   'usage-openrouter',
   'usage-missing',
@@ -461,7 +462,9 @@ export class FakeProviderServer {
    * echoing the request would, so a feature that feeds it into its next call keeps the shape.
    */
   private shapedAnswer(shape: AnswerShape, body: ChatBody): ShapedAnswer {
-    const json = body.response_format?.type === 'json_object' || body.response_format?.type === 'json_schema';
+    // A model follows the system prompt's "answer with JSON" whether or not response_format said so.
+    const system = body.messages.find((message) => message.role === 'system')?.content ?? '';
+    const json = body.response_format?.type === 'json_object' || body.response_format?.type === 'json_schema' || /\bJSON\b/.test(system);
     const answer = this.shapedContent(shape, body, json);
     if (json) return answer;
     const echo = ` ${shapeMarker(shape, cellOf(body.messages.map((message) => message.content).reverse()).cell)}`;
@@ -514,6 +517,9 @@ export class FakeProviderServer {
       return sendError(res, 429);
     }
     if (shape === 'server-error') return sendError(res, 500);
+    if (shape === 'no-structured-output' && body.response_format) {
+      return sendJson(res, 400, { error: { message: `response_format is not supported by this model. ${RAW_BODY_MARKER}`, type: 'invalid_request_error', code: 400 } });
+    }
     if (shape === 'hang') {
       await sleep(HANG_MS, closed);
       if (!closed.aborted) sendError(res, 504);
