@@ -279,6 +279,11 @@ describe('AI endpoints against real-world answer shapes', () => {
     const eventTokens = events.reduce((total, event) => total + (event.total_tokens as number), 0);
     expect({ where, events: events.length, tokens: eventTokens }).toEqual({ where, events: everything.length, tokens: tokensOf(everything) });
     for (const event of events) expect({ where, user: event.user_id }).toEqual({ where, user: endpoint.tracked || event.requestId !== cell.id ? cell.user : null });
+    // The query logged is what the user wrote: never passages, our prompts or a repair message.
+    for (const event of events.filter((event) => event.requestId === cell.id)) {
+      expect({ where, query: event.query }).toEqual({ where, query: expect.stringContaining(`[fake-cell:${cell.id}]`) });
+      expect({ where, query: event.query }).not.toEqual({ where, query: expect.stringMatching(/Passages:|Plugin name:|previous answer|Classify the user/) });
+    }
 
     const ledger = await testApp.db.collection('user_token_usage').findOne({ userId: cell.user });
     expect({ where, ledger: (ledger?.totalTokens as number | undefined) ?? 0 }).toEqual({ where, ledger: tokensOf(cell.prep) + (endpoint.tracked ? requestTotal : 0) });
