@@ -50,6 +50,7 @@ interface Cell {
   prep: BilledCall[];
   /** What the request was billed. */
   billed: BilledCall[];
+  retryAfter?: string;
   models: (string | undefined)[];
 }
 
@@ -225,7 +226,7 @@ describe('AI endpoints against real-world answer shapes', () => {
     const billed = fake.billed.filter((call) => call.cell === id && !prep.includes(call));
     allBilled.push(...prep, ...billed);
     const models = fake.requests.filter((received) => received.cell === id && received.path.endsWith('/chat/completions')).map((received) => received.model);
-    return { id, user, status: response.status, body: json, prep, billed, models };
+    return { id, user, status: response.status, body: json, prep, billed, models, retryAfter: response.headers['retry-after'] as string | undefined };
   }
 
   const sum = (calls: BilledCall[], pick: (call: BilledCall) => number) => calls.reduce((total, call) => total + pick(call), 0);
@@ -238,6 +239,8 @@ describe('AI endpoints against real-world answer shapes', () => {
 
     expect({ where, status: cell.status }).toEqual({ where, status: expectedStatus(endpoint, shape) });
     expect(JSON.stringify(cell.body)).not.toContain(RAW_BODY_MARKER);
+    // The provider's Retry-After (1 s) is passed on with the 503 it caused.
+    if (cell.status === 503) expect({ where, retryAfter: cell.retryAfter }).toEqual({ where, retryAfter: '1' });
 
     if (typeof cell.body === 'object') {
       const usage = cell.body.token_usage as Record<string, number> | undefined;

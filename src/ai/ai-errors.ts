@@ -31,7 +31,7 @@ export class AiProviderCallError extends Error {
   constructor(
     readonly kind: AiFailureKind,
     readonly detail: string,
-    readonly options: { status?: number; partial?: PartialCompletion; cause?: unknown } = {},
+    readonly options: { status?: number; partial?: PartialCompletion; cause?: unknown; retryAfterSeconds?: number } = {},
   ) {
     super(detail, { cause: options.cause });
     this.name = AiProviderCallError.name;
@@ -49,10 +49,15 @@ export class AiProviderCallError extends Error {
     return this.options.partial;
   }
 
-  static fromStatus(status: number, partial?: PartialCompletion): AiProviderCallError {
+  /** The provider's Retry-After on a 429, in seconds. */
+  get retryAfterSeconds(): number | undefined {
+    return this.options.retryAfterSeconds;
+  }
+
+  static fromStatus(status: number, partial?: PartialCompletion, retryAfterSeconds?: number): AiProviderCallError {
     const detail = `returned HTTP ${status}`;
     if (status === 408) return new AiProviderCallError('timeout', detail, { status, partial });
-    if (status === 429) return new AiProviderCallError('rate_limited', detail, { status, partial });
+    if (status === 429) return new AiProviderCallError('rate_limited', detail, { status, partial, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
     if (status === 401 || status === 403) return new AiProviderCallError('auth', detail, { status, partial });
     if (status === 409 || status >= 500) return new AiProviderCallError('server_error', detail, { status, partial });
     return new AiProviderCallError('rejected', detail, { status, partial });
@@ -66,6 +71,7 @@ export interface AiFailedAttempt {
   detail: string;
   status?: number;
   repair?: boolean;
+  retryAfterSeconds?: number;
 }
 
 interface AiFailureBody {
@@ -95,7 +101,12 @@ export class AiProviderException extends HttpException {
 /** No usable provider right now: our credentials were refused, or we are rate limited. Fixing it is on the operator or time, not the client. */
 export class AiUnavailableException extends HttpException {
   constructor(readonly attempts: readonly AiFailedAttempt[]) {
-    super(failureBody(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', attempts), HttpStatus.SERVICE_UNAVAILABLE);
+    // The provider's Retry-After, when it gave one, becomes ours (the exception filter sets the header).
+    const retryAfterSeconds = attempts[attempts.length - 1]?.retryAfterSeconds;
+    super(
+      { ...failureBody(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', attempts), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) },
+      HttpStatus.SERVICE_UNAVAILABLE,
+    );
   }
 }
 

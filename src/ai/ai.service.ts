@@ -298,7 +298,7 @@ export class AiService {
     }
     this.logFailure(step, failure, context, repair);
     if (failure.kind === 'aborted') throw new AiRequestAbortedException();
-    run.failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status, ...(repair ? { repair: true } : {}) });
+    run.failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status, retryAfterSeconds: failure.retryAfterSeconds, ...(repair ? { repair: true } : {}) });
     return { kind: 'failed', failure };
   }
 
@@ -391,7 +391,7 @@ export class AiService {
       }
       this.logFailure(step, failure, context);
       if (failure.kind === 'aborted') throw new AiRequestAbortedException();
-      failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status });
+      failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status, retryAfterSeconds: failure.retryAfterSeconds });
       // Once text reached the consumer, switching models would splice two answers together.
       if (!failure.retryable || text.length > 0) break;
     }
@@ -455,7 +455,7 @@ export class AiService {
     const step: ModelStep = { role: 'primary', model };
     this.logFailure(step, failure, { operationType, requestId: context.requestId, userId: context.userId });
     if (failure.kind === 'aborted') throw new AiRequestAbortedException();
-    throw aiFailureException([{ role: 'primary', model, kind: failure.kind, detail: failure.detail, status: failure.status }]);
+    throw aiFailureException([{ role: 'primary', model, kind: failure.kind, detail: failure.detail, status: failure.status, retryAfterSeconds: failure.retryAfterSeconds }]);
   }
 
   /** Prompt tokens of a request as our tokenizer sees them (for budgets before calling). */

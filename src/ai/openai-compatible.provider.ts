@@ -290,7 +290,7 @@ export class OpenAiCompatibleProvider implements AiProvider {
       return new AiProviderCallError('network', `connection failed${code ? ` (${code})` : ''}`, options);
     }
     if (error instanceof APIError) {
-      if (typeof error.status === 'number') return AiProviderCallError.fromStatus(error.status, partial);
+      if (typeof error.status === 'number') return AiProviderCallError.fromStatus(error.status, partial, retryAfterOf(error.headers));
       // An {"error": ...} event inside a 200 stream.
       const code = isObject(error.error) ? count(error.error.code) : undefined;
       if (code && code >= 400) {
@@ -305,6 +305,13 @@ export class OpenAiCompatibleProvider implements AiProvider {
     const code = errorCode(error);
     return new AiProviderCallError('network', `connection was cut${code ? ` (${code})` : ''}`, options);
   }
+}
+
+/** Retry-After as seconds (delta form only; an HTTP date is rare from AI providers). */
+function retryAfterOf(headers: unknown): number | undefined {
+  const value = headers instanceof Headers ? headers.get('retry-after') : undefined;
+  const seconds = value ? Number(value) : NaN;
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : undefined;
 }
 
 /** OpenAI models with structured outputs (also behind OpenRouter as openai/...); others get json_object. */
