@@ -11,11 +11,11 @@ import {
   AiRequestAbortedException,
   PartialCompletion,
 } from './ai-errors';
-import { AI_PROVIDER, AiProvider, ChatMessage, CompletionRequest, ProviderUsage } from './ai-provider.interface';
-import { parseJsonAnswer } from './json-answer';
+import { AI_PROVIDER, AiProvider, CompletionRequest, ProviderUsage } from './ai-provider.interface';
 import { PricingService } from './pricing.service';
-import { currentRequestUsage } from './request-usage';
 import { TokenizerService } from './tokenizer.service';
+import { parseJsonAnswer } from './json-answer';
+import { currentRequestUsage } from './request-usage';
 
 export interface AiCallContext {
   /** Whose ledger the usage goes to; without it nothing is tracked. */
@@ -305,7 +305,7 @@ export class AiService {
   /** The one repair call: the conversation so far, the unusable answer, and what was wrong with it. */
   private repairRequest(request: CompletionRequest, answer: string, reason: string, context: AiCompleteContext): CompletionRequest {
     const prompt = context.repairPrompt?.(answer, reason) ?? defaultRepairPrompt(answer, reason, request.responseFormat === 'json_object');
-    const messages: ChatMessage[] = [...request.messages];
+    const messages: CompletionRequest['messages'] = [...request.messages];
     // Some providers refuse an assistant turn without content.
     if (answer.trim().length > 0) messages.push({ role: 'assistant', content: answer });
     messages.push({ role: 'user', content: prompt });

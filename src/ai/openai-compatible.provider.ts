@@ -3,6 +3,7 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam
 import { performance } from 'node:perf_hooks';
 import { AiProviderCallError, PartialCompletion } from './ai-errors';
 import { createNodeHttpFetch } from './node-http-fetch';
+import { acceptsJsonSchema } from './structured-output';
 import type {
   AiProvider,
   CompletionRequest,
@@ -312,13 +313,6 @@ function retryAfterOf(headers: unknown): number | undefined {
   const value = headers instanceof Headers ? headers.get('retry-after') : undefined;
   const seconds = value ? Number(value) : NaN;
   return Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : undefined;
-}
-
-/** OpenAI models with structured outputs (also behind OpenRouter as openai/...); others get json_object. */
-const JSON_SCHEMA_MODELS = /^(openai\/)?(gpt-4o|gpt-4\.1|gpt-5|o[134])(-|$)/;
-
-export function acceptsJsonSchema(model: string): boolean {
-  return JSON_SCHEMA_MODELS.test(model);
 }
 
 function elapsed(started: number): number {

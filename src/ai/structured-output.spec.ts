@@ -1,4 +1,4 @@
-import { acceptsJsonSchema } from './openai-compatible.provider';
+import { acceptsJsonSchema } from './structured-output';
 
 describe(acceptsJsonSchema.name, () => {
   it.each([
