@@ -210,6 +210,7 @@ export class AiService {
    * what was wrong; when that fails too the call fails with 502 without trying the fallback.
    */
   async complete(request: CompletionRequest, given: AiCompleteContext): Promise<AiCompletion> {
+    currentRequestUsage()?.beginAi();
     const prepared = this.prepare(request);
     const context = { ...given, query: given.query ?? lastUserText(request) };
     const run: AttemptRun = { failures: [], attempts: [], log: newCallLog() };
@@ -318,6 +319,7 @@ export class AiService {
    * abandoned by the consumer is still tracked, with estimated counts.
    */
   async *stream(request: CompletionRequest, given: AiCompleteContext): AsyncGenerator<AiStreamEvent> {
+    currentRequestUsage()?.beginAi();
     const prepared = this.prepare(request);
     const context = { ...given, query: given.query ?? lastUserText(request) };
     const failures: AiFailedAttempt[] = [];
@@ -399,6 +401,7 @@ export class AiService {
   }
 
   async embed(inputs: string[], context: AiEmbedContext): Promise<AiEmbeddings> {
+    currentRequestUsage()?.beginAi();
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
     const operationType = context.operationType ?? (inputs.length > 1 ? 'batch_embedding' : 'embedding');
     const log = newCallLog();

@@ -13,6 +13,9 @@ describe(RequestUsage.name, () => {
   it('adds token_usage to AI failure statuses once a call was attempted, tokenUsage when a user was tracked', () => {
     const usage = new RequestUsage();
     expect(usage.failureFields(502)).toEqual({});
+    usage.beginAi();
+    expect(usage.failureFields(503)).toMatchObject({ token_usage: { total_tokens: 0 } });
+    expect(usage.failureFields(429)).toEqual({});
     usage.attempted(undefined);
     usage.billed(part(10, 5));
     usage.billed(part(3, 0));

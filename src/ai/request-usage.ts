@@ -13,13 +13,20 @@ const TOO_MANY_REQUESTS = 429;
  * response can still say what the request cost (the success paths sum their own calls).
  */
 export class RequestUsage {
+  private began = false;
   private calls = 0;
   private forUser = false;
   private readonly spent: SpentUsage[] = [];
   private readonly tracked: TrackResult[] = [];
 
+  /** The request asked AiService for something: its 502/503/504 are AI failures, even before any call. */
+  beginAi(): void {
+    this.began = true;
+  }
+
   /** A provider call is about to be made (its reservation, if any, was granted). */
   attempted(userId: string | undefined): void {
+    this.began = true;
     this.calls++;
     if (userId) this.forUser = true;
   }
@@ -29,9 +36,13 @@ export class RequestUsage {
     if (tracked) this.tracked.push(tracked);
   }
 
-  /** `token_usage` (and `tokenUsage` when a user is tracked) for a failure body; nothing when no provider call was made. */
+  /**
+   * `token_usage` (and `tokenUsage` when a user is tracked) for a failure body: on 502/503/504 of a
+   * request that used AI (zeros when no call was made), on 429 once a provider call was made.
+   */
   failureFields(status: number): Record<string, unknown> {
-    if (this.calls === 0 || !(AI_FAILURE_STATUSES.has(status) || status === TOO_MANY_REQUESTS)) return {};
+    const reported = AI_FAILURE_STATUSES.has(status) ? this.began || this.calls > 0 : status === TOO_MANY_REQUESTS && this.calls > 0;
+    if (!reported) return {};
     return {
       token_usage: toRequestTokenUsage(this.spent),
       ...(this.forUser ? { tokenUsage: summariseTracking(this.tracked) } : {}),
