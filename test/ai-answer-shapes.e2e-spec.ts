@@ -272,6 +272,12 @@ describe('AI endpoints against real-world answer shapes', () => {
     } else if (endpoint.name.startsWith('/v1/chat') && cell.status === 200) {
       const chunks = sseData(cell.body).filter((data): data is Record<string, any> => typeof data === 'object' && data !== null && 'model' in data);
       expect({ where, models: [...new Set(chunks.map((chunk) => chunk.model))] }).toEqual({ where, models: [PRIMARY] });
+      const usage = chunks.find((chunk) => chunk.usage)?.usage as Record<string, number> | undefined;
+      if (usage) expect({ where, tokens: usage.total_tokens }).toEqual({ where, tokens: requestTotal });
+    } else if (cell.status === 200) {
+      // A RAG stream ends with a done or error event carrying the request's token_usage.
+      const last = sseData(cell.body).filter((data): data is Record<string, any> => typeof data === 'object' && data !== null && 'token_usage' in data).at(-1);
+      expect({ where, tokens: last?.token_usage.total_tokens }).toEqual({ where, tokens: requestTotal });
     }
 
     // Every billed call is one usage event of this request (or of its preparation), attributed right.
