@@ -395,36 +395,41 @@ describe(AiService.name, () => {
       expect((limited as HttpException).getStatus()).toBe(503);
     });
 
-    it('tracks a billed but unusable primary answer, then the fallback', async () => {
+    it('repairs a billed but unusable answer on the same model, never the fallback', async () => {
       const userId = nextUser();
-      fake.script(PRIMARY, { text: '{"name": "truncat', finishReason: 'length' });
-      fake.script(FALLBACK, { text: '{"name": "complete"}' });
+      fake.script(PRIMARY, { text: '{"name": "truncat', finishReason: 'length' }, { text: '{"name": "complete"}' });
       const result = await ai.complete({ ...request, responseFormat: 'json_object' }, { userId, operationType: 'plugin_generation' });
 
       expect(result.text).toBe('{"name": "complete"}');
-      expect(result.attempts.map((attempt) => [attempt.outcome, attempt.billed])).toEqual([
-        ['invalid_answer', true],
-        ['success', true],
+      expect(result.json).toEqual({ name: 'complete' });
+      expect(result.attempts.map((attempt) => [attempt.model, attempt.outcome, attempt.billed, attempt.repair ?? false])).toEqual([
+        [PRIMARY, 'invalid_answer', true, false],
+        [PRIMARY, 'success', true, true],
       ]);
+      expect(fake.requests.map((received) => received.model)).toEqual([PRIMARY, PRIMARY]);
+      const repairMessages = fake.requests[1].body!.messages as { role: string; content: string }[];
+      expect(repairMessages.at(-2)).toEqual({ role: 'assistant', content: '{"name": "truncat' });
+      expect(repairMessages.at(-1)!.content).toContain('JSON answer truncated at the token limit');
       expect(result.tracked).toHaveLength(2);
       const stored = await ledgerOf(userId);
       expect(stored).toMatchObject({ requestCount: 2 });
       expect(stored!.recentSessions.map((session: { model: string; success: boolean }) => [session.model, session.success])).toEqual([
         [PRIMARY, false],
-        [FALLBACK, true],
+        [PRIMARY, true],
       ]);
       expect(stored!.recentSessions[0].errorMessage).toContain('JSON answer truncated at the token limit');
     });
 
-    it("applies the feature's validate hook, keeping billed failures tracked before throwing", async () => {
+    it("applies the feature's validate hook: one repair on the same model, then 502 with both calls tracked", async () => {
       const userId = nextUser();
       const error = await failureOf(
         ai.complete(request, { userId, operationType: 'code_generation', validate: (text) => (text.includes('```') ? null : 'no code block') }),
       );
       expect(error).toBeInstanceOf(AiProviderException);
       expect((error as HttpException).getResponse()).toMatchObject({
-        message: `AI provider failed: primary model ${PRIMARY} returned an unusable answer (no code block); fallback model ${FALLBACK} returned an unusable answer (no code block)`,
+        message: `AI provider failed: primary model ${PRIMARY} returned an unusable answer (no code block); primary model ${PRIMARY} (repair) returned an unusable answer (no code block)`,
       });
+      expect(fake.requests.map((received) => received.model)).toEqual([PRIMARY, PRIMARY]);
       expect(await ledgerOf(userId)).toMatchObject({ requestCount: 2 });
     });
 

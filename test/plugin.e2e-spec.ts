@@ -110,8 +110,10 @@ describe(PluginService.name, () => {
         .post('/plugin/generate')
         .send({ prompt: 'Hopeless', userId: 'unparseable-user', name: 'Teleport' })
         .expect(502);
-      expect(response.body.message).toContain("model's output could not be parsed");
+      expect(response.body.message).toContain(`primary model ${PRIMARY} (repair) returned an unusable answer`);
       expect(response.body.tokenUsage).toMatchObject({ tokensUsedThisRequest: 105, requestCount: 2 });
+      expect(response.body.token_usage).toMatchObject({ prompt_tokens: 100, completion_tokens: 5, total_tokens: 105 });
+      expect(fake.requests.map((received) => received.model)).toEqual([PRIMARY, PRIMARY]);
       expect(await ledger('unparseable-user')).toMatchObject({ totalTokens: 105, requestCount: 2 });
     });
 

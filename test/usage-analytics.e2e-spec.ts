@@ -150,7 +150,9 @@ describe(UsageAnalyticsService.name, () => {
       const { body } = await testApp.api().get('/api/v1/search/token-usage/all').query({ days: 7 }).expect(200);
       expect(body).toMatchObject({ days: 7, from: '2030-06-09', to: '2030-06-15', unique_users: 2, filters: { user: null, operation: null, model: null } });
       expect(body.totals).toMatchObject({ operations: 8, total_tokens: 4240, cost_micros: 2121 });
-      expect(body.by_user.map((user: { user_id: string }) => user.user_id)).toEqual(['alice', 'bob']);
+      // Calls made for no user form their own row (user_id null), so the rows add up to the totals.
+      expect(body.by_user.map((user: { user_id: string | null }) => user.user_id)).toEqual(['alice', 'bob', null]);
+      expect(body.by_user.reduce((sum: number, user: { total_tokens: number }) => sum + user.total_tokens, 0)).toBe(4240);
       expect(body.by_user[1]).toMatchObject({ user_id: 'bob', operations: 2, total_tokens: 2500, cost_micros: 600 });
       const embeddings = await testApp.api().get('/api/v1/search/token-usage/all').query({ operation: 'embedding' }).expect(200);
       expect(embeddings.body).toMatchObject({ unique_users: 1, totals: { operations: 2, embedding_tokens: 40 } });

@@ -29,10 +29,10 @@ describe(AiProviderCallError.name, () => {
     expect(error.detail).toBe(`returned HTTP ${status}`);
   });
 
-  it('treats network failures, timeouts and unusable answers as retryable, aborts as not', () => {
+  it('treats network failures and timeouts as retryable (fallback), unusable answers and aborts as not', () => {
     expect(new AiProviderCallError('network', 'connection failed').retryable).toBe(true);
     expect(new AiProviderCallError('timeout', 'timed out').retryable).toBe(true);
-    expect(new AiProviderCallError('invalid_answer', 'bad JSON').retryable).toBe(true);
+    expect(new AiProviderCallError('invalid_answer', 'bad JSON').retryable).toBe(false);
     expect(new AiProviderCallError('aborted', 'aborted').retryable).toBe(false);
   });
 });

@@ -11,7 +11,8 @@ export type AiFailureKind =
   | 'invalid_answer'
   | 'aborted';
 
-const RETRYABLE: ReadonlySet<AiFailureKind> = new Set(['timeout', 'rate_limited', 'server_error', 'network', 'invalid_answer']);
+/** Provider failures: the next model in the chain may succeed. An unusable answer is repaired on the same model instead. */
+const RETRYABLE: ReadonlySet<AiFailureKind> = new Set(['timeout', 'rate_limited', 'server_error', 'network']);
 
 /** What a provider had produced before it failed; present only when the provider had accepted the request. */
 export interface PartialCompletion {
@@ -30,7 +31,7 @@ export class AiProviderCallError extends Error {
   constructor(
     readonly kind: AiFailureKind,
     readonly detail: string,
-    readonly options: { status?: number; partial?: PartialCompletion; cause?: unknown } = {},
+    readonly options: { status?: number; partial?: PartialCompletion; cause?: unknown; retryAfterSeconds?: number } = {},
   ) {
     super(detail, { cause: options.cause });
     this.name = AiProviderCallError.name;
@@ -48,10 +49,15 @@ export class AiProviderCallError extends Error {
     return this.options.partial;
   }
 
-  static fromStatus(status: number, partial?: PartialCompletion): AiProviderCallError {
+  /** The provider's Retry-After on a 429, in seconds. */
+  get retryAfterSeconds(): number | undefined {
+    return this.options.retryAfterSeconds;
+  }
+
+  static fromStatus(status: number, partial?: PartialCompletion, retryAfterSeconds?: number): AiProviderCallError {
     const detail = `returned HTTP ${status}`;
     if (status === 408) return new AiProviderCallError('timeout', detail, { status, partial });
-    if (status === 429) return new AiProviderCallError('rate_limited', detail, { status, partial });
+    if (status === 429) return new AiProviderCallError('rate_limited', detail, { status, partial, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
     if (status === 401 || status === 403) return new AiProviderCallError('auth', detail, { status, partial });
     if (status === 409 || status >= 500) return new AiProviderCallError('server_error', detail, { status, partial });
     return new AiProviderCallError('rejected', detail, { status, partial });
@@ -64,22 +70,24 @@ export interface AiFailedAttempt {
   kind: AiFailureKind;
   detail: string;
   status?: number;
+  repair?: boolean;
+  retryAfterSeconds?: number;
 }
 
 interface AiFailureBody {
   statusCode: number;
   error: string;
   message: string;
-  attempts: Array<{ role: 'primary' | 'fallback'; model: string; failure: AiFailureKind; status?: number }>;
+  attempts: Array<{ role: 'primary' | 'fallback'; model: string; failure: AiFailureKind; status?: number; repair?: boolean }>;
 }
 
 function failureBody(statusCode: number, error: string, attempts: readonly AiFailedAttempt[]): AiFailureBody {
-  const parts = attempts.map((attempt) => `${attempt.role} model ${attempt.model} ${attempt.detail}`);
+  const parts = attempts.map((attempt) => `${attempt.role} model ${attempt.model}${attempt.repair ? ' (repair)' : ''} ${attempt.detail}`);
   return {
     statusCode,
     error,
     message: `AI provider failed: ${parts.join('; ')}`,
-    attempts: attempts.map(({ role, model, kind, status }) => ({ role, model, failure: kind, ...(status ? { status } : {}) })),
+    attempts: attempts.map(({ role, model, kind, status, repair }) => ({ role, model, failure: kind, ...(status ? { status } : {}), ...(repair ? { repair } : {}) })),
   };
 }
 
@@ -93,7 +101,12 @@ export class AiProviderException extends HttpException {
 /** No usable provider right now: our credentials were refused, or we are rate limited. Fixing it is on the operator or time, not the client. */
 export class AiUnavailableException extends HttpException {
   constructor(readonly attempts: readonly AiFailedAttempt[]) {
-    super(failureBody(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', attempts), HttpStatus.SERVICE_UNAVAILABLE);
+    // The provider's Retry-After, when it gave one, becomes ours (the exception filter sets the header).
+    const retryAfterSeconds = attempts[attempts.length - 1]?.retryAfterSeconds;
+    super(
+      { ...failureBody(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', attempts), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) },
+      HttpStatus.SERVICE_UNAVAILABLE,
+    );
   }
 }
 

@@ -13,6 +13,12 @@ export interface CompletionRequest {
   temperature?: number;
   responseFormat?: 'text' | 'json_object';
   /**
+   * With responseFormat json_object: the expected shape, sent as a `json_schema` response
+   * format to models known to accept it (json_object to the rest). A hint only: answers are
+   * parsed leniently whatever the provider does with it.
+   */
+  jsonSchema?: { name: string; schema: Record<string, unknown> };
+  /**
    * A valid sample of the answer the feature expects. Only the simulated provider
    * uses it, so a feature keeps working (with a well-formed answer) when no real
    * provider is configured. Real providers never see it.

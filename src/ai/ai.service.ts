@@ -14,6 +14,8 @@ import {
 import { AI_PROVIDER, AiProvider, CompletionRequest, ProviderUsage } from './ai-provider.interface';
 import { priceAttribution, PricingService } from './pricing.service';
 import { TokenizerService } from './tokenizer.service';
+import { parseJsonAnswer } from './json-answer';
+import { currentRequestUsage } from './request-usage';
 
 export interface AiCallContext {
   /** Whose ledger the usage goes to; without it nothing is tracked. */
@@ -33,10 +35,15 @@ export interface AiCompleteContext extends AiCallContext {
   fallbackModel?: string | null;
   /**
    * Judges an answer the provider returned: a reason string rejects it (the attempt is
-   * tracked as a billed failure and the fallback model is tried). JSON answers that do
-   * not parse are rejected already when responseFormat is json_object.
+   * tracked as a billed failure and one repair call on the same model quotes the reason).
+   * With responseFormat json_object, an answer holding no JSON object (whole, fenced or
+   * inside prose) is rejected before this runs.
    */
   validate?: (text: string) => string | null | undefined;
+  /** Every answer is usable, even empty or prose: the feature maps it (e.g. chat intent). */
+  anyAnswer?: boolean;
+  /** The user message of the repair call; default: a generic one quoting the reason. */
+  repairPrompt?: (answer: string, reason: string) => string;
 }
 
 export interface AiEmbedContext extends Omit<AiCallContext, 'operationType'> {
@@ -65,6 +72,8 @@ export interface AiAttempt {
   /** Whether the provider billed it (and so it was priced and tracked). */
   billed: boolean;
   latencyMs: number;
+  /** The repair call after an unusable answer from the same model. */
+  repair?: boolean;
 }
 
 /** Everything the provider billed for one call, across primary and fallback attempts. */
@@ -89,6 +98,8 @@ const newCallLog = (): CallLog => ({
 
 export interface AiCompletion {
   text: string;
+  /** The JSON object read from the answer when responseFormat was json_object. */
+  json?: Record<string, unknown>;
   /** The model as the provider reported it. */
   model: string;
   provider: string;
@@ -138,6 +149,34 @@ interface BilledAttempt {
   errorMessage?: string;
 }
 
+interface AttemptRun {
+  failures: AiFailedAttempt[];
+  attempts: AiAttempt[];
+  log: CallLog;
+}
+
+type AttemptOutcome =
+  | { kind: 'answer'; result: AiCompletion }
+  | { kind: 'unusable'; text: string; reason: string; failure: AiProviderCallError }
+  | { kind: 'failed'; failure: AiProviderCallError };
+
+type Verdict = { ok: true; json?: Record<string, unknown> } | { ok: false; reason: string };
+
+function defaultRepairPrompt(answer: string, reason: string, json: boolean): string {
+  const shape = json ? 'only the JSON object asked for: no prose, no Markdown fences' : 'a complete answer';
+  return `Your previous answer could not be used: ${reason}. Answer the request again with ${shape}.${answer.trim() ? '' : ' Your previous answer was empty.'}`;
+}
+
+/**
+ * A stream that failed after the provider accepted it cost what it produced. One that reported
+ * an error before any text or usage is treated as unbilled, as the same error without a stream
+ * is; a caller's abort still counts the prompt the provider had started on.
+ */
+function billedPartial(failure: AiProviderCallError): boolean {
+  const partial = failure.partial;
+  return !!partial && (partial.usage !== null || partial.text.length > 0 || failure.kind === 'aborted');
+}
+
 const redactSecrets = (text: string) => text.replace(/\b(sk|rk|pk)-[A-Za-z0-9_*.-]{6,}/g, '$1-[redacted]').replace(/Bearer\s+\S+/gi, 'Bearer [redacted]');
 
 const lastUserText = (request: CompletionRequest) => [...request.messages].reverse().find((message) => message.role === 'user')?.content;
@@ -166,35 +205,69 @@ export class AiService {
     return this.provider.name;
   }
 
+  /**
+   * Primary model, then the fallback on provider failures only (5xx, timeout, 429, connection).
+   * A working model whose answer is unusable gets one repair call on the same model that quotes
+   * what was wrong; when that fails too the call fails with 502 without trying the fallback.
+   */
   async complete(request: CompletionRequest, given: AiCompleteContext): Promise<AiCompletion> {
+    currentRequestUsage()?.beginAi();
     const prepared = this.prepare(request);
     const context = { ...given, query: given.query ?? lastUserText(request) };
-    const failures: AiFailedAttempt[] = [];
-    const attempts: AiAttempt[] = [];
-    const log = newCallLog();
+    const run: AttemptRun = { failures: [], attempts: [], log: newCallLog() };
 
     for (const step of this.modelChain(context)) {
-      let failure: AiProviderCallError;
-      const started = Date.now();
-      const reservation = await this.reserve(context, step.model, prepared);
-      const call = this.withinReservation(prepared, reservation);
-      try {
-        const completion = await this.provider.complete(step.model, call, context.signal);
-        const rejection = this.judge(completion.text, completion.finishReason, call, context.validate);
-        const billed: BilledAttempt = {
-          requestedModel: step.model,
-          reportedModel: completion.model,
-          usage: await this.usageOf(completion.usage, prepared, completion.text, step.model),
-          costUsd: completion.usage?.costUsd,
-          latencyMs: completion.latencyMs,
-          success: rejection === null,
-          errorMessage: rejection === null ? undefined : `${step.role} model ${step.model} returned an unusable answer: ${rejection}`,
-        };
-        const priced = await this.record(billed, context, log, reservation);
-        attempts.push({ role: step.role, model: step.model, outcome: rejection === null ? 'success' : 'invalid_answer', billed: true, latencyMs: completion.latencyMs });
-        if (rejection === null) {
-          return {
+      let outcome = await this.attemptCompletion(step, prepared, context, run, false);
+      if (outcome.kind === 'unusable') {
+        outcome = await this.attemptCompletion(step, this.repairRequest(prepared, outcome.text, outcome.reason, context), context, run, true);
+        if (outcome.kind === 'unusable') break;
+      }
+      if (outcome.kind === 'answer') return outcome.result;
+      if (!outcome.failure.retryable) break;
+    }
+    throw aiFailureException(run.failures);
+  }
+
+  private async attemptCompletion(
+    step: ModelStep,
+    prepared: CompletionRequest,
+    context: AiCompleteContext & { query?: string },
+    run: AttemptRun,
+    repair: boolean,
+  ): Promise<AttemptOutcome> {
+    const started = Date.now();
+    const reservation = await this.reserve(context, step.model, prepared);
+    currentRequestUsage()?.attempted(context.userId);
+    const call = this.withinReservation(prepared, reservation);
+    const label = repair ? `${step.role} model ${step.model} (repair)` : `${step.role} model ${step.model}`;
+    let failure: AiProviderCallError;
+    try {
+      const completion = await this.provider.complete(step.model, call, context.signal);
+      const verdict = this.judge(completion.text, completion.finishReason, call, context);
+      const billed: BilledAttempt = {
+        requestedModel: step.model,
+        reportedModel: completion.model,
+        usage: await this.usageOf(completion.usage, call, completion.text, step.model),
+        costUsd: completion.usage?.costUsd,
+        latencyMs: completion.latencyMs,
+        success: verdict.ok,
+        errorMessage: verdict.ok ? undefined : `${label} returned an unusable answer: ${verdict.reason}`,
+      };
+      const priced = await this.record(billed, context, run.log, reservation);
+      run.attempts.push({
+        role: step.role,
+        model: step.model,
+        outcome: verdict.ok ? 'success' : 'invalid_answer',
+        billed: true,
+        latencyMs: completion.latencyMs,
+        ...(repair ? { repair: true } : {}),
+      });
+      if (verdict.ok) {
+        return {
+          kind: 'answer',
+          result: {
             text: completion.text,
+            ...(verdict.json ? { json: verdict.json } : {}),
             model: completion.model,
             provider: completion.provider,
             usage: billed.usage,
@@ -202,24 +275,43 @@ export class AiService {
             costSource: priced.costSource,
             finishReason: completion.finishReason,
             latencyMs: completion.latencyMs,
-            attempts,
-            tracked: log.tracked,
-            spent: log.spent,
-          };
-        }
-        failure = new AiProviderCallError('invalid_answer', `returned an unusable answer (${rejection})`);
-      } catch (error) {
-        failure = this.asCallError(error);
-        if (failure.partial) await this.recordPartial(failure, step, prepared, context, log, reservation);
-        else await this.release(reservation);
-        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: !!failure.partial, latencyMs: Date.now() - started });
+            attempts: run.attempts,
+            tracked: run.log.tracked,
+            spent: run.log.spent,
+          },
+        };
       }
-      this.logFailure(step, failure, context);
-      if (failure.kind === 'aborted') throw new AiRequestAbortedException();
-      failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status });
-      if (!failure.retryable) break;
+      failure = new AiProviderCallError('invalid_answer', `returned an unusable answer (${verdict.reason})`);
+      this.logFailure(step, failure, context, repair);
+      run.failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, ...(repair ? { repair: true } : {}) });
+      return { kind: 'unusable', text: completion.text, reason: verdict.reason, failure };
+    } catch (error) {
+      failure = this.asCallError(error);
+      if (failure.partial) await this.recordPartial(failure, step, call, context, run.log, reservation);
+      else await this.release(reservation);
+      run.attempts.push({
+        role: step.role,
+        model: step.model,
+        outcome: failure.kind,
+        billed: !!failure.partial,
+        latencyMs: Date.now() - started,
+        ...(repair ? { repair: true } : {}),
+      });
     }
-    throw aiFailureException(failures);
+    this.logFailure(step, failure, context, repair);
+    if (failure.kind === 'aborted') throw new AiRequestAbortedException();
+    run.failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status, retryAfterSeconds: failure.retryAfterSeconds, ...(repair ? { repair: true } : {}) });
+    return { kind: 'failed', failure };
+  }
+
+  /** The one repair call: the conversation so far, the unusable answer, and what was wrong with it. */
+  private repairRequest(request: CompletionRequest, answer: string, reason: string, context: AiCompleteContext): CompletionRequest {
+    const prompt = context.repairPrompt?.(answer, reason) ?? defaultRepairPrompt(answer, reason, request.responseFormat === 'json_object');
+    const messages: CompletionRequest['messages'] = [...request.messages];
+    // Some providers refuse an assistant turn without content.
+    if (answer.trim().length > 0) messages.push({ role: 'assistant', content: answer });
+    messages.push({ role: 'user', content: prompt });
+    return { ...request, messages };
   }
 
   /**
@@ -228,6 +320,7 @@ export class AiService {
    * abandoned by the consumer is still tracked, with estimated counts.
    */
   async *stream(request: CompletionRequest, given: AiCompleteContext): AsyncGenerator<AiStreamEvent> {
+    currentRequestUsage()?.beginAi();
     const prepared = this.prepare(request);
     const context = { ...given, query: given.query ?? lastUserText(request) };
     const failures: AiFailedAttempt[] = [];
@@ -240,6 +333,7 @@ export class AiService {
       const started = Date.now();
       let failure: AiProviderCallError;
       const reservation = await this.reserve(context, step.model, prepared);
+      currentRequestUsage()?.attempted(context.userId);
       const call = this.withinReservation(prepared, reservation);
       try {
         for await (const event of this.provider.stream(step.model, call, context.signal)) {
@@ -286,9 +380,9 @@ export class AiService {
       } catch (error) {
         settled = true;
         failure = this.asCallError(error);
-        if (failure.partial) await this.recordPartial(failure, step, prepared, context, log, reservation);
+        if (billedPartial(failure)) await this.recordPartial(failure, step, prepared, context, log, reservation);
         else await this.release(reservation);
-        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: !!failure.partial, latencyMs: Date.now() - started });
+        attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: billedPartial(failure), latencyMs: Date.now() - started });
       } finally {
         if (!settled) {
           // The consumer stopped iterating (break/return); the upstream call is already aborted.
@@ -300,7 +394,7 @@ export class AiService {
       }
       this.logFailure(step, failure, context);
       if (failure.kind === 'aborted') throw new AiRequestAbortedException();
-      failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status });
+      failures.push({ role: step.role, model: step.model, kind: failure.kind, detail: failure.detail, status: failure.status, retryAfterSeconds: failure.retryAfterSeconds });
       // Once text reached the consumer, switching models would splice two answers together.
       if (!failure.retryable || text.length > 0) break;
     }
@@ -308,6 +402,7 @@ export class AiService {
   }
 
   async embed(inputs: string[], context: AiEmbedContext): Promise<AiEmbeddings> {
+    currentRequestUsage()?.beginAi();
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
     const operationType = context.operationType ?? (inputs.length > 1 ? 'batch_embedding' : 'embedding');
     const log = newCallLog();
@@ -332,6 +427,7 @@ export class AiService {
           microsPerToken: this.pricing.maxMicrosPerToken(model),
         })
       : undefined;
+    currentRequestUsage()?.attempted(context.userId);
     try {
       const result = await this.provider.embed(model, inputs, context.signal);
       const providerTokens = integer(result.usage?.promptTokens);
@@ -364,7 +460,7 @@ export class AiService {
     const step: ModelStep = { role: 'primary', model };
     this.logFailure(step, failure, { operationType, requestId: context.requestId, userId: context.userId });
     if (failure.kind === 'aborted') throw new AiRequestAbortedException();
-    throw aiFailureException([{ role: 'primary', model, kind: failure.kind, detail: failure.detail, status: failure.status }]);
+    throw aiFailureException([{ role: 'primary', model, kind: failure.kind, detail: failure.detail, status: failure.status, retryAfterSeconds: failure.retryAfterSeconds }]);
   }
 
   /** Prompt tokens of a request as our tokenizer sees them (for budgets before calling). */
@@ -408,21 +504,16 @@ export class AiService {
     return steps;
   }
 
-  private judge(
-    text: string,
-    finishReason: string | null,
-    request: CompletionRequest,
-    validate: AiCompleteContext['validate'],
-  ): string | null {
-    if (text.trim().length === 0) return `empty answer (finish reason ${finishReason ?? 'none'})`;
-    if (request.responseFormat === 'json_object') {
-      try {
-        JSON.parse(text);
-      } catch {
-        return finishReason === 'length' ? 'JSON answer truncated at the token limit' : 'answer is not valid JSON';
-      }
+  private judge(text: string, finishReason: string | null, request: CompletionRequest, context: AiCompleteContext): Verdict {
+    const json = request.responseFormat === 'json_object' ? parseJsonAnswer(text) : undefined;
+    if (context.anyAnswer) return { ok: true, ...(json?.ok ? { json: json.value } : {}) };
+    if (text.trim().length === 0) return { ok: false, reason: `empty answer (finish reason ${finishReason ?? 'none'})` };
+    if (json && !json.ok) {
+      return { ok: false, reason: finishReason === 'length' ? `JSON answer truncated at the token limit (${json.error})` : json.error };
     }
-    return validate?.(text) ?? null;
+    const rejection = context.validate?.(text);
+    if (rejection) return { ok: false, reason: rejection };
+    return { ok: true, ...(json?.ok ? { json: json.value } : {}) };
   }
 
   /** Provider figures always win; whatever is missing comes from the tokenizer and is flagged. */
@@ -497,14 +588,32 @@ export class AiService {
 
   private async track(userId: string | undefined, log: CallLog, record: UsageRecord, reservation?: Reservation): Promise<void> {
     const embeddingTokens = record.embeddingTokens ?? 0;
-    log.spent.promptTokens += record.promptTokens;
-    log.spent.completionTokens += record.completionTokens;
-    log.spent.embeddingTokens += embeddingTokens;
-    log.spent.totalTokens += record.promptTokens + record.completionTokens + embeddingTokens;
-    log.spent.costMicros += record.costMicros;
-    log.spent.estimated ||= record.estimated ?? false;
-    if (!userId || !this.config.TRACKING_ENABLED) return;
-    log.tracked.push(await this.ledger.trackSafely(userId, record, reservation));
+    const part: SpentUsage = {
+      promptTokens: record.promptTokens,
+      completionTokens: record.completionTokens,
+      embeddingTokens,
+      totalTokens: record.promptTokens + record.completionTokens + embeddingTokens,
+      costMicros: record.costMicros,
+      estimated: record.estimated ?? false,
+    };
+    log.spent.promptTokens += part.promptTokens;
+    log.spent.completionTokens += part.completionTokens;
+    log.spent.embeddingTokens += part.embeddingTokens;
+    log.spent.totalTokens += part.totalTokens;
+    log.spent.costMicros += part.costMicros;
+    log.spent.estimated ||= part.estimated;
+    if (!this.config.TRACKING_ENABLED) {
+      currentRequestUsage()?.billed(part);
+      return;
+    }
+    if (!userId) {
+      await this.ledger.recordUnattributed(record);
+      currentRequestUsage()?.billed(part);
+      return;
+    }
+    const tracked = await this.ledger.trackSafely(userId, record, reservation);
+    log.tracked.push(tracked);
+    currentRequestUsage()?.billed(part, tracked);
   }
 
   private asCallError(error: unknown): AiProviderCallError {
@@ -514,11 +623,11 @@ export class AiService {
     return new AiProviderCallError('server_error', 'failed unexpectedly', { cause: error });
   }
 
-  private logFailure(step: ModelStep, failure: AiProviderCallError, context: AiCallContext): void {
+  private logFailure(step: ModelStep, failure: AiProviderCallError, context: AiCallContext, repair = false): void {
     // The provider's own message helps operators (e.g. "context length exceeded"); it stays in the log, keys redacted.
     const cause = failure.cause instanceof Error ? `: ${redactSecrets(failure.cause.message).slice(0, 300)}` : '';
     this.logger.warn(
-      `${context.operationType}${context.requestId ? ` [${context.requestId}]` : ''}: ${step.role} model ${step.model} on ${this.provider.name} ${failure.detail}${cause}`,
+      `${context.operationType}${context.requestId ? ` [${context.requestId}]` : ''}: ${step.role} model ${step.model}${repair ? ' (repair)' : ''} on ${this.provider.name} ${failure.detail}${cause}`,
     );
   }
 }

@@ -3,6 +3,7 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam
 import { performance } from 'node:perf_hooks';
 import { AiProviderCallError, PartialCompletion } from './ai-errors';
 import { createNodeHttpFetch } from './node-http-fetch';
+import { acceptsJsonSchema } from './structured-output';
 import type {
   AiProvider,
   CompletionRequest,
@@ -129,7 +130,14 @@ export class OpenAiCompatibleProvider implements AiProvider {
     const started = performance.now();
     const scope = new CallScope(this.settings.timeoutMs, signal);
     try {
-      const response = await this.client.chat.completions.create(this.chatBody(model, request), this.requestOptions(scope));
+      const response = await this.client.chat.completions
+        .create(this.chatBody(model, request), this.requestOptions(scope))
+        .catch((error: unknown) => {
+          // Structured output is a hint: a model that refuses the response_format is asked again without it.
+          if (!request.jsonSchema || !(error instanceof APIError) || error.status !== 400) throw error;
+          const plain = { ...request, responseFormat: undefined, jsonSchema: undefined };
+          return this.client.chat.completions.create(this.chatBody(model, plain), this.requestOptions(scope));
+        });
       const latencyMs = elapsed(started);
       const usage = usageFromOpenAi(response.usage);
       const reportedModel = response.model || model;
@@ -143,7 +151,8 @@ export class OpenAiCompatibleProvider implements AiProvider {
         throw new AiProviderCallError('server_error', 'returned no answer', { partial });
       }
       return {
-        text: choice.message?.content ?? '',
+        // A refusal comes with content null; its text is the answer a client would show.
+        text: choice.message?.content ?? choice.message?.refusal ?? '',
         model: reportedModel,
         provider: this.name,
         usage,
@@ -181,7 +190,7 @@ export class OpenAiCompatibleProvider implements AiProvider {
         if (chunkUsage) usage = chunkUsage;
         const choice = chunk.choices?.[0];
         if (choice?.finish_reason) finishReason = choice.finish_reason;
-        const delta = choice?.delta?.content;
+        const delta = choice?.delta?.content ?? choice?.delta?.refusal;
         if (delta) {
           text += delta;
           yield { type: 'delta', text: delta };
@@ -257,8 +266,14 @@ export class OpenAiCompatibleProvider implements AiProvider {
           ? { max_completion_tokens: request.maxTokens }
           : { max_tokens: request.maxTokens }),
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-      ...(request.responseFormat === 'json_object' ? { response_format: { type: 'json_object' as const } } : {}),
+      ...(request.responseFormat === 'json_object' ? { response_format: this.responseFormat(model, request) } : {}),
     };
+  }
+
+  private responseFormat(model: string, request: CompletionRequest): ChatCompletionCreateParamsNonStreaming['response_format'] {
+    if (!request.jsonSchema || !acceptsJsonSchema(model)) return { type: 'json_object' };
+    // strict: false, so a schema need not list every property as required.
+    return { type: 'json_schema', json_schema: { name: request.jsonSchema.name, schema: request.jsonSchema.schema, strict: false } };
   }
 
   private requestOptions(scope: CallScope) {
@@ -279,7 +294,7 @@ export class OpenAiCompatibleProvider implements AiProvider {
       return new AiProviderCallError('network', `connection failed${code ? ` (${code})` : ''}`, options);
     }
     if (error instanceof APIError) {
-      if (typeof error.status === 'number') return AiProviderCallError.fromStatus(error.status, partial);
+      if (typeof error.status === 'number') return AiProviderCallError.fromStatus(error.status, partial, retryAfterOf(error.headers));
       // An {"error": ...} event inside a 200 stream.
       const code = isObject(error.error) ? count(error.error.code) : undefined;
       if (code && code >= 400) {
@@ -294,6 +309,13 @@ export class OpenAiCompatibleProvider implements AiProvider {
     const code = errorCode(error);
     return new AiProviderCallError('network', `connection was cut${code ? ` (${code})` : ''}`, options);
   }
+}
+
+/** Retry-After as seconds (delta form only; an HTTP date is rare from AI providers). */
+function retryAfterOf(headers: unknown): number | undefined {
+  const value = headers instanceof Headers ? headers.get('retry-after') : undefined;
+  const seconds = value ? Number(value) : NaN;
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : undefined;
 }
 
 function elapsed(started: number): number {

@@ -96,7 +96,10 @@ export class UsageAnalyticsService {
     const systemDocuments = user
       ? userDocuments
       : ((await this.rollups.collection.find({ granularity: 'day', period: { $in: keys } }).toArray()) as unknown as SystemRollup[]);
-    const byUser = [...perUser.entries()]
+    // Calls made for no user are in the system aggregates only: their row is what no user accounts for.
+    const unattributed = user ? undefined : unattributedMetrics(systemDocuments, perUser, filter);
+    const rows: [string | null, RollupMetrics][] = [...perUser.entries(), ...(unattributed ? [[null, unattributed] as [null, RollupMetrics]] : [])];
+    const byUser = rows
       .sort(([, a], [, b]) => b.costMicros - a.costMicros || b.totalTokens - a.totalTokens)
       .slice(0, userLimit)
       .map(([userId, metrics]): UserUsageStatsDto => ({ user_id: userId, ...toStats(metrics) }));
@@ -342,6 +345,17 @@ function sumPerUser(documents: UserRollup[], filter: CellFilter): Map<string, Ro
     if (totals.requests > 0) perUser.set(document.userId, addMetrics(perUser.get(document.userId) ?? { ...ZERO_METRICS }, totals));
   }
   return perUser;
+}
+
+function unattributedMetrics(
+  systemDocuments: Parameters<typeof breakdown>[0],
+  perUser: Map<string, RollupMetrics>,
+  filter: CellFilter,
+): RollupMetrics | undefined {
+  const system = systemDocuments.reduce((sum, document) => addMetrics(sum, filteredTotals(document, filter)), { ...ZERO_METRICS });
+  const attributed = [...perUser.values()].reduce((sum, metrics) => addMetrics(sum, metrics), { ...ZERO_METRICS });
+  const rest = Object.fromEntries(METRIC_FIELDS.map((field) => [field, Math.max(0, system[field] - attributed[field])])) as unknown as RollupMetrics;
+  return rest.requests > 0 ? rest : undefined;
 }
 
 function requireUser(user: string | undefined): string {

@@ -8,6 +8,9 @@ describe('chat intent', () => {
     ['modification', 'modification'],
     ['I am not sure', 'info'],
     ['', 'info'],
+    ['Sure! Here is the classification:\n{"type": "modification"}\nHope that helps.', 'modification'],
+    ["I'm sorry, but I can't help with that request.", 'info'],
+    ['The user wants to know how commands work; this is an info request, not a modification.', 'info'],
   ])('parses %j as %s', (text, intent) => {
     expect(parseIntent(text)).toBe(intent);
   });

@@ -13,7 +13,22 @@ export function simulatedIntent(message: string): ChatIntent {
   return MODIFICATION_WORDS.test(message) ? 'modification' : 'info';
 }
 
-/** Reads the intent model's answer; anything unrecognisable is treated as a question. */
+/** Structured output for models that accept a JSON schema; the answer is parsed leniently either way. */
+export const INTENT_SCHEMA = {
+  name: 'chat_intent',
+  schema: {
+    type: 'object',
+    properties: { type: { type: 'string', enum: [...CHAT_INTENTS] } },
+    required: ['type'],
+    additionalProperties: false,
+  },
+};
+
+/**
+ * Reads the intent model's answer, however it came: a JSON `"type"` field (whole, fenced or
+ * inside prose) wins; else the first of the words "info" or "modification" in the prose; else
+ * (prose without either word, an empty answer, a refusal) `info`, so the question gets answered.
+ */
 export function parseIntent(text: string): ChatIntent {
   const match = text.match(/"type"\s*:\s*"(info|modification)"/i) ?? text.match(/\b(info|modification)\b/i);
   return match?.[1].toLowerCase() === 'modification' ? 'modification' : 'info';

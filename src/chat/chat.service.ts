@@ -7,7 +7,7 @@ import type { ChatMessage } from '../ai/ai-provider.interface';
 import { AppConfig } from '../config/app-config';
 import { summariseTracking } from '../token-tracking/token-usage-summary';
 import { ChatConversation, ConversationMessage } from './chat-conversation.schema';
-import { ChatIntent, INTENT_INSTRUCTIONS, parseIntent, simulatedIntent } from './chat-intent';
+import { ChatIntent, INTENT_INSTRUCTIONS, INTENT_SCHEMA, parseIntent, simulatedIntent } from './chat-intent';
 import { ChatMessageDto } from './dto/chat-message.dto';
 import { ChatMessageResponseDto } from './dto/chat-message-response.dto';
 
@@ -36,10 +36,12 @@ export class ChatService {
           { role: 'user', content: dto.message },
         ],
         responseFormat: 'json_object',
+        jsonSchema: INTENT_SCHEMA,
         maxTokens: 20,
         simulatedAnswer: JSON.stringify({ type: simulatedIntent(dto.message) }),
       },
-      { userId: dto.username, requestId, operationType: 'chat_intent' },
+      // Whatever the intent model says (prose, empty, a refusal) maps to an intent: see parseIntent.
+      { userId: dto.username, requestId, operationType: 'chat_intent', anyAnswer: true },
     );
     const type = parseIntent(intentCall.text);
     const system = pluginName ? `${ANSWER_INSTRUCTIONS[type]}\nThe plugin is called ${pluginName}.` : ANSWER_INSTRUCTIONS[type];

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import { requestUsageFor } from '../ai/request-usage';
 
 export interface ErrorBody {
   statusCode: number;
@@ -65,8 +66,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    const body = toErrorBody(exception, request?.id, this.logger);
+    const base = toErrorBody(exception, request?.id, this.logger);
     if (reply.sent) return;
+    // A failed AI request still says what its provider calls cost (unless the thrower already did).
+    const body = 'token_usage' in base ? base : { ...base, ...requestUsageFor(request)?.failureFields(base.statusCode) };
     const retryAfter = (body as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     void reply.status(body.statusCode).type('application/json; charset=utf-8').send(body);

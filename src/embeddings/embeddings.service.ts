@@ -126,14 +126,12 @@ export class EmbeddingsService {
     const cacheHits = ids.filter((id) => vectors.has(id)).length;
     const spent: SpentUsage[] = [];
     const tracked: TrackResult[] = [];
-    let reportedModel = model;
     const textOf = new Map(ids.map((id, index) => [id, texts[index]]));
     for (let start = 0; start < missing.length; start += VECTOR_BATCH) {
       const batch = missing.slice(start, start + VECTOR_BATCH);
       const batchTexts = batch.map((id) => textOf.get(id)!);
       const operationType = batchTexts.length > 1 ? 'batch_embedding' : context.operationType === 'batch_embedding' ? 'embedding' : context.operationType;
       const embedded = await this.ai.embed(batchTexts, { userId: context.userId, model, requestId: context.requestId, operationType });
-      reportedModel = embedded.model;
       spent.push({ promptTokens: 0, completionTokens: 0, embeddingTokens: embedded.usage.embeddingTokens, totalTokens: embedded.usage.totalTokens, costMicros: embedded.costMicros, estimated: embedded.usage.estimated });
       tracked.push(...embedded.tracked);
       const perText = Math.round(embedded.usage.embeddingTokens / batchTexts.length);
@@ -150,7 +148,8 @@ export class EmbeddingsService {
       { $inc: { hits: cacheHits, misses: ids.length - cacheHits } },
       { upsert: true },
     );
-    return { vectors: ids.map((id) => vectors.get(id) as number[]), model: reportedModel, cacheHits, spent, tracked };
+    // The cache is keyed by the requested model, so a hit and a miss both report that name.
+    return { vectors: ids.map((id) => vectors.get(id) as number[]), model, cacheHits, spent, tracked };
   }
 
   async cacheStats(): Promise<EmbeddingCacheStatsDto> {

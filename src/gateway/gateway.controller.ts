@@ -114,8 +114,8 @@ export class GatewayController {
 
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (delta: Record<string, unknown>, finishReason: string | null = null, model = dto.model) =>
-      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: null, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] })}\n\n`;
+    const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: dto.model, system_fingerprint: null, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] })}\n\n`;
     reply.hijack();
     reply.raw.writeHead(200, {
       ...(reply.getHeaders() as Record<string, string>),
@@ -134,7 +134,8 @@ export class GatewayController {
           continue;
         }
         const { result } = event;
-        reply.raw.write(chunk({}, result.finishReason ?? 'stop', result.model));
+        // Every chunk names the model the client asked for; the ledger keeps the one the provider reported.
+        reply.raw.write(chunk({}, result.finishReason ?? 'stop'));
         if (dto.stream_options?.include_usage) {
           const figures = this.gateway.figuresOf(result);
           reply.raw.write(
@@ -142,7 +143,7 @@ export class GatewayController {
               id,
               object: 'chat.completion.chunk',
               created,
-              model: result.model,
+              model: dto.model,
               system_fingerprint: null,
               choices: [],
               usage: { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens, total_tokens: result.usage.totalTokens },

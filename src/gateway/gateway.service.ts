@@ -160,6 +160,8 @@ export class GatewayService {
       operationType: 'chat_completion' as const,
       model: dto.model,
       fallbackModel: dto.model === this.config.AI_PRIMARY_MODEL ? undefined : null,
+      // A pass-through: the client gets what the model said (empty, prose for json_object), as from the provider itself.
+      anyAnswer: true,
     };
   }
 }

@@ -1,3 +1,5 @@
+import { MAX_JSON_ANSWER_CHARS, parseJsonAnswer } from '../ai/json-answer';
+
 export interface PluginFile {
   path: string;
   content: string;
@@ -31,7 +33,7 @@ export const PLUGIN_LIMITS = {
   maxPathDepth: 16,
   maxDescriptionLength: 1000,
   /** Bounds the JSON search; a plugin answer is at most ~1 MiB of content plus escaping. */
-  maxAnswerChars: 4 * 1024 * 1024,
+  maxAnswerChars: MAX_JSON_ANSWER_CHARS,
 } as const;
 
 export const ALLOWED_EXTENSIONS = ['.java', '.yml', '.yaml', '.xml', '.properties', '.md', '.txt', '.json'] as const;
@@ -41,7 +43,6 @@ const VERSION_PATTERN = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$/;
 const JAVA_IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 // A leading '-' or '@' would turn a file name into a javac option or argfile; a leading '.' hides .mvn/ and friends.
 const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
-const MAX_JSON_CANDIDATES = 20;
 
 const JAVA_RESERVED = new Set(
   (
@@ -243,50 +244,11 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/**
- * Finds the first balanced `{...}` that parses as a JSON object. Brace counting skips string literals,
- * so Java code inside "content" does not confuse it; fences and prose around the object are ignored.
- */
+/** The answer's JSON object, found the way parseJsonAnswer finds it (whole, fenced or inside prose). */
 export function extractJsonObject(text: string): Record<string, unknown> {
-  if (text.length > PLUGIN_LIMITS.maxAnswerChars) {
-    throw new PluginParseError(`answer is longer than ${PLUGIN_LIMITS.maxAnswerChars} characters`);
-  }
-  let start = text.indexOf('{');
-  if (start === -1) throw new PluginParseError('answer contains no JSON object');
-  let lastError = 'answer contains no complete JSON object; it may have been cut off';
-  for (let attempt = 0; start !== -1 && attempt < MAX_JSON_CANDIDATES; attempt++) {
-    const end = findBalancedEnd(text, start);
-    if (end !== -1) {
-      try {
-        const value: unknown = JSON.parse(text.slice(start, end + 1));
-        if (isRecord(value)) return value;
-      } catch (error) {
-        lastError = `answer's JSON is invalid: ${(error as Error).message}`;
-      }
-    }
-    start = text.indexOf('{', start + 1);
-  }
-  throw new PluginParseError(lastError);
-}
-
-function findBalancedEnd(text: string, start: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = start; i < text.length; i++) {
-    const char = text[i];
-    if (inString) {
-      if (char === '\\') i++;
-      else if (char === '"') inString = false;
-    } else if (char === '"') {
-      inString = true;
-    } else if (char === '{') {
-      depth++;
-    } else if (char === '}') {
-      depth--;
-      if (depth === 0) return i;
-    }
-  }
-  return -1;
+  const answer = parseJsonAnswer(text);
+  if (!answer.ok) throw new PluginParseError(answer.error);
+  return answer.value;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -341,6 +303,30 @@ Rules:
 - At most ${PLUGIN_LIMITS.maxFiles} files and ${PLUGIN_LIMITS.maxTotalBytes} bytes of content in total.
 - "content" is the full file text as a JSON string (escape quotes, backslashes and newlines).
 - Use only the Bukkit/Spigot API and the Java standard library. No build scripts, shell commands, Maven plugins that run programs, or native code.`;
+
+/** The answer's shape as a JSON schema, for models that take structured output; parsePluginProject still checks everything. */
+export const PLUGIN_PROJECT_SCHEMA = {
+  name: 'plugin_project',
+  schema: {
+    type: 'object',
+    properties: {
+      name: { type: 'string' },
+      packageName: { type: 'string' },
+      mainClass: { type: 'string' },
+      version: { type: 'string' },
+      description: { type: 'string' },
+      files: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { path: { type: 'string' }, content: { type: 'string' } },
+          required: ['path', 'content'],
+        },
+      },
+    },
+    required: ['packageName', 'mainClass', 'files'],
+  },
+};
 
 const MAX_REPAIR_ECHO_CHARS = 32_000;
 

@@ -1,4 +1,4 @@
-import { BadGatewayException, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { AiService, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import type { ChatMessage } from '../ai/ai-provider.interface';
@@ -11,6 +11,7 @@ import { PluginCompilerService } from './plugin-compiler.service';
 import {
   buildRepairPrompt,
   parsePluginProject,
+  PLUGIN_PROJECT_SCHEMA,
   PLUGIN_RESPONSE_FORMAT_INSTRUCTIONS,
   PluginParseError,
   PluginProject,
@@ -79,7 +80,7 @@ export class PluginService {
         ],
         simulatedAnswer: `Simulated specification for plugin ${dto.pluginName}: ${dto.prompt}`,
       },
-      { userId: dto.userId, requestId, operationType: 'prompt_enhancement' },
+      { userId: dto.userId, requestId, operationType: 'prompt_enhancement', query: dto.prompt },
     );
     const enhancedPrompt = enhanced.text.trim();
     const generated = await this.generateProject(userPrompt(enhancedPrompt, dto.pluginName), dto.pluginName, dto.prompt, {
@@ -98,8 +99,8 @@ export class PluginService {
   }
 
   /**
-   * Asks for the project as JSON; an answer that does not parse gets exactly one repair
-   * attempt. Both attempts are tracked whatever the outcome.
+   * Asks for the project as JSON. An answer that is no valid project gets one repair call on the
+   * same model quoting the parse error (AiService), then 502; every call is tracked.
    */
   private async generateProject(
     prompt: string,
@@ -112,37 +113,32 @@ export class PluginService {
       { role: 'system', content: PLUGIN_RESPONSE_FORMAT_INSTRUCTIONS },
       { role: 'user', content: prompt },
     ];
-    const simulatedAnswer = samplePluginAnswer(name, originalPrompt);
-    const first = await this.ai.complete({ messages, responseFormat: 'json_object', simulatedAnswer }, context);
-    const tracked = [...(earlier?.tracked ?? []), ...first.tracked];
-    const spent = [...(earlier ? [earlier.spent] : []), first.spent];
-    try {
-      return { project: parsePluginProject(first.text, name), model: first.model, provider: first.provider, tracked, spent };
-    } catch (error) {
-      if (!(error instanceof PluginParseError)) throw error;
-      const repair = await this.ai.complete(
-        {
-          messages: [...messages, { role: 'assistant', content: first.text }, { role: 'user', content: buildRepairPrompt(first.text, error.message) }],
-          responseFormat: 'json_object',
-          simulatedAnswer,
-        },
-        context,
-      );
-      tracked.push(...repair.tracked);
-      spent.push(repair.spent);
-      try {
-        return { project: parsePluginProject(repair.text, name), model: repair.model, provider: repair.provider, tracked, spent };
-      } catch (repairError) {
-        if (!(repairError instanceof PluginParseError)) throw repairError;
-        throw new BadGatewayException({
-          statusCode: 502,
-          error: 'Bad Gateway',
-          message: `The model's output could not be parsed as a plugin project after one repair attempt: ${repairError.message}`,
-          ...(context.userId ? { tokenUsage: summariseTracking(tracked) } : {}),
-          token_usage: toRequestTokenUsage(spent),
-        });
-      }
-    }
+    const completion = await this.ai.complete(
+      { messages, responseFormat: 'json_object', jsonSchema: PLUGIN_PROJECT_SCHEMA, simulatedAnswer: samplePluginAnswer(name, originalPrompt) },
+      {
+        ...context,
+        query: originalPrompt,
+        validate: (text) => projectProblem(text, name),
+        repairPrompt: buildRepairPrompt,
+      },
+    );
+    return {
+      project: parsePluginProject(completion.text, name),
+      model: completion.model,
+      provider: completion.provider,
+      tracked: [...(earlier?.tracked ?? []), ...completion.tracked],
+      spent: [...(earlier ? [earlier.spent] : []), completion.spent],
+    };
+  }
+}
+
+function projectProblem(text: string, name: string): string | null {
+  try {
+    parsePluginProject(text, name);
+    return null;
+  } catch (error) {
+    if (error instanceof PluginParseError) return error.message;
+    throw error;
   }
 }
 

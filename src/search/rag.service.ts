@@ -74,7 +74,7 @@ export class RagService {
     if (passages.length === 0) {
       return { answer: NO_CONTEXT_ANSWER, sources: [], model: null, provider: null, cache: search.cache, token_usage: toRequestTokenUsage(search.spent) };
     }
-    const completion = await this.ai.complete(this.request(dto.query, passages), { userId: dto.userId, requestId, operationType: 'rag_answer' });
+    const completion = await this.ai.complete(this.request(dto.query, passages), { userId: dto.userId, requestId, operationType: 'rag_answer', query: dto.query });
     return {
       answer: completion.text,
       sources: toSources(passages),
@@ -100,7 +100,7 @@ export class RagService {
     const request = this.request(dto.query, passages);
     let text = '';
     try {
-      for await (const event of this.ai.stream(request, { userId: dto.userId, requestId: options.requestId, signal: options.signal, operationType: 'rag_streaming' })) {
+      for await (const event of this.ai.stream(request, { userId: dto.userId, requestId: options.requestId, signal: options.signal, operationType: 'rag_streaming', query: dto.query })) {
         if (event.type === 'delta') {
           text += event.text;
           yield event;

@@ -133,6 +133,20 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     return { ...ledger, window };
   }
 
+  /**
+   * A provider call made for no user: counted system-wide (usage event, aggregates, metrics,
+   * JSONL log) as unattributed, never in a user's ledger. A failed write is logged, not thrown:
+   * the caller's answer does not depend on it.
+   */
+  async recordUnattributed(input: UsageRecord): Promise<void> {
+    const record = { ...input, recordId: input.recordId ?? randomUUID(), occurredAt: input.occurredAt ?? new Date(this.clock.now()) };
+    try {
+      await this.events.record(undefined, record, { query: record.query });
+    } catch (error) {
+      this.logger.warn(`Usage event of an unattributed ${record.operationType} call not written: ${String(error)}`);
+    }
+  }
+
   /** The ledger record and its usage event, both idempotent by recordId: how the outbox replays. */
   async applyRecord(userId: string, record: UsageRecord & { recordId: string; occurredAt: Date }): Promise<TrackedResult> {
     const result = await this.trackTokenUsage(userId, record);

@@ -77,7 +77,8 @@ export class DailyUsageStatsDto extends UsageStatsDto {
 }
 
 export class UserUsageStatsDto extends UsageStatsDto {
-  @ApiProperty({ example: 'user123' }) user_id!: string;
+  @ApiProperty({ example: 'user123', nullable: true, type: String, description: 'null: calls made for no user (unattributed)' })
+  user_id!: string | null;
 }
 
 export class UsageFiltersDto {
