@@ -1,5 +1,8 @@
 import { Logger } from '@nestjs/common';
+import pino from 'pino';
 import { createApp } from './app.factory';
+import { BOOTSTRAP_ADMIN_KEY, BootstrapAdminKey, NoBootstrapAdminKey, isBootstrapAdminKey } from './auth/bootstrap-admin-key';
+import { devAdminKeyBanner, localBaseUrl } from './common/startup-banner';
 import { ConfigValidationError } from './config/app-config';
 import { loadConfig } from './config/load-config';
 
@@ -18,7 +21,14 @@ async function bootstrap(): Promise<void> {
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.PORT, config.HOST);
   const logger = new Logger('Bootstrap');
-  logger.log(`token-ledger listening on http://${config.HOST}:${config.PORT} (Swagger UI at /docs)`);
+  const baseUrl = localBaseUrl(config.HOST, app.getHttpServer().address());
+  logger.log(`token-ledger listening on ${baseUrl} (Swagger UI at ${baseUrl}/docs, dashboard at ${baseUrl}/usage)`);
+  const bootstrapKey = app.get<BootstrapAdminKey | NoBootstrapAdminKey>(BOOTSTRAP_ADMIN_KEY);
+  if (isBootstrapAdminKey(bootstrapKey) && bootstrapKey.source !== 'config') {
+    // Through the log's own (asynchronous) destination, so the banner lands after the start-up lines queued before it.
+    const destination = (app.getHttpAdapter().getInstance().log as unknown as Record<symbol, NodeJS.WritableStream>)[pino.symbols.streamSym];
+    destination.write(`${devAdminKeyBanner(baseUrl, bootstrapKey)}\n`);
+  }
 
   // Nest closes HTTP (waiting for in-flight requests) before the shutdown hooks flush writes;
   // this bounds the whole sequence so a stuck dependency cannot keep the process alive.

@@ -255,6 +255,14 @@ export class AppConfig {
   @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
   ADMIN_API_KEY?: string;
 
+  /**
+   * Where the development admin key is kept: made at the first start on embedded defaults (no
+   * MONGODB_URI, no ADMIN_API_KEY, NODE_ENV not production) and read back at later starts.
+   */
+  @IsString()
+  @MinLength(1)
+  DEV_ADMIN_KEY_FILE = './data/dev-admin-key';
+
   /** Development only: skip authentication and treat every request as admin (warned about at every start). */
   @Transform(toBoolean)
   @IsBoolean()
