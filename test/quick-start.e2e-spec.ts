@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { createTestApp, TestApp } from './support/test-app';
 import { uniqueDbName, testMongoUri } from './support/test-database';
 
 const freshness = require('../scripts/build-if-stale.js') as { inputsDigest(root: string): string; isFresh(root: string): boolean };
@@ -193,4 +194,25 @@ describe('scripts/build-if-stale.js (prestart)', () => {
     rmSync(join(root, 'dist', 'main.js'));
     expect(freshness.isFresh(root)).toBe(false);
   });
+});
+
+describe('Bootstrap admin keys on one Redis', () => {
+  const apps: TestApp[] = [];
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+  });
+
+  it('count requests per key: deployments with different ADMIN_API_KEYs never share a rate-limit budget', async () => {
+    const prefix = `test:${uniqueDbName('shared-redis')}:`;
+    const start = (key: string) => createTestApp({ ADMIN_API_KEY: key, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_PER_MINUTE: 3 });
+    apps.push(await start('first-deployment-admin-key'), await start('second-deployment-admin-key'), await start('first-deployment-admin-key'));
+    const [first, second, firstAgain] = apps;
+
+    for (let i = 0; i < 3; i += 1) await first.api().get('/admin/api-keys').expect(200);
+    await first.api().get('/admin/api-keys').expect(429);
+    const other = await second.api().get('/admin/api-keys').expect(200);
+    expect(other.headers['x-ratelimit-remaining']).toBe('2');
+    // The same key on another instance shares the budget, as every other key does.
+    await firstAgain.api().get('/admin/api-keys').expect(429);
+  }, 120_000);
 });
