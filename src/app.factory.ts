@@ -11,6 +11,7 @@ import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/access.decorator';
 import type { Principal } from './auth/principal';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { registerHttpSecurity } from './common/http-security';
+import { registerTextPlainJson } from './common/text-plain-json';
 import { createValidationPipe } from './common/validation.pipe';
 import type { AppConfig } from './config/app-config';
 
@@ -61,8 +62,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   await registerHttpSecurity(app, config);
 
   const fastify = app.getHttpAdapter().getInstance();
-  // Every body this API takes is JSON: other media types get 415 instead of reaching validation as a string.
-  fastify.removeContentTypeParser('text/plain');
+  registerTextPlainJson(fastify);
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
