@@ -284,7 +284,11 @@ export class AppConfig {
   @Min(0)
   RATE_LIMIT_SERVICE_PER_MINUTE?: number;
 
-  /** Comma-separated browser origins allowed by CORS (e.g. https://app.example.com); unset = same-origin only. */
+  /**
+   * Comma-separated browser origins allowed by CORS (e.g. https://app.example.com; a port of * is
+   * any port, http://localhost:*). Unset = local development origins (http://localhost:*,
+   * http://127.0.0.1:*, http://[::1]:*), or same-origin only when NODE_ENV is production.
+   */
   @IsOptional()
   @Matches(/^\s*https?:\/\/[^\s,/]+\s*(,\s*https?:\/\/[^\s,/]+\s*)*$/, {
     message: 'CORS_ORIGINS must be a comma-separated list of origins such as https://app.example.com',
