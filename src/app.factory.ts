@@ -4,7 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
-import { LogController } from 'fastify';
+import { FastifyReply, LogController } from 'fastify';
 import pino from 'pino';
 import { AppModule } from './app.module';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/access.decorator';
@@ -34,15 +34,34 @@ function userIdOf(request: { principal?: Principal; params?: unknown; body?: unk
   return undefined;
 }
 
+/**
+ * A handler that answered by itself (hijacked the reply to stream server-sent events) returns
+ * nothing, and Nest would send that nothing again: Fastify then logs FST_ERR_REP_ALREADY_SENT.
+ */
+class FastifyAdapterForStreams extends FastifyAdapter {
+  override reply(response: FastifyReply, body: unknown, statusCode?: number) {
+    if (body === undefined && (response as { sent?: boolean }).sent === true) return response;
+    return super.reply(response, body, statusCode);
+  }
+}
+
+export interface CreateAppOptions {
+  /** Where the JSON log goes (default stdout); tests keep it in memory. */
+  logDestination?: pino.DestinationStream;
+}
+
 /** Builds the whole application (not yet listening); shared by main.ts, tests and benchmarks. */
-export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
-  const logger = pino({
-    level: config.LOG_LEVEL,
-    base: { service: 'token-ledger' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
-  });
-  const adapter = new FastifyAdapter({
+export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const logger = pino(
+    {
+      level: config.LOG_LEVEL,
+      base: { service: 'token-ledger' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+    },
+    options.logDestination,
+  );
+  const adapter = new FastifyAdapterForStreams({
     loggerInstance: logger,
     // One line per request comes from the onResponse hook below, with the user id.
     logController: new LogController({ disableRequestLogging: true }),
