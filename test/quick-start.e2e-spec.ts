@@ -216,3 +216,25 @@ describe('Bootstrap admin keys on one Redis', () => {
     await firstAgain.api().get('/admin/api-keys').expect(429);
   }, 120_000);
 });
+
+describe('Revoking an API key', () => {
+  let testApp: TestApp;
+  beforeAll(async () => {
+    testApp = await createTestApp();
+  });
+  afterAll(() => testApp.close());
+
+  it('prints no deprecation warning (mongoose deprecated the `new` option of findOneAndUpdate)', async () => {
+    const warnings: string[] = [];
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation((warning: string | Error) => void warnings.push(String(warning)));
+    try {
+      const created = await testApp.api().post('/admin/api-keys').send({ role: 'service' }).expect(201);
+      const revoked = await testApp.api().delete(`/admin/api-keys/${created.body.id}`).expect(200);
+      expect(revoked.body.revokedAt).toEqual(expect.any(String));
+      await testApp.api().delete(`/admin/api-keys/${created.body.id}`).expect(200);
+    } finally {
+      emitWarning.mockRestore();
+    }
+    expect(warnings).toEqual([]);
+  });
+});
