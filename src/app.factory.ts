@@ -10,6 +10,7 @@ import { AppModule } from './app.module';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/access.decorator';
 import type { Principal } from './auth/principal';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { BootstrapLogger } from './common/bootstrap-logger';
 import { registerHttpSecurity } from './common/http-security';
 import { registerTextPlainJson } from './common/text-plain-json';
 import { createValidationPipe } from './common/validation.pipe';
@@ -73,7 +74,9 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     forceCloseConnections: 'idle',
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
-    bufferLogs: true,
+    logger: new BootstrapLogger(logger),
+    // A failed start rejects (main.ts says why in one line) instead of Nest exiting the process.
+    abortOnError: false,
   });
   app.useLogger(app.get(Logger));
   app.useGlobalPipes(createValidationPipe());

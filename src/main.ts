@@ -19,7 +19,12 @@ async function bootstrap(): Promise<void> {
   }
   const app = await createApp(config);
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await app.listen(config.PORT, config.HOST);
+  try {
+    await app.listen(config.PORT, config.HOST);
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw new Error(listenFailure(error as NodeJS.ErrnoException, config.HOST, config.PORT));
+  }
   const logger = new Logger('Bootstrap');
   const baseUrl = localBaseUrl(config.HOST, app.getHttpServer().address());
   logger.log(`token-ledger listening on ${baseUrl} (Swagger UI at ${baseUrl}/docs, dashboard at ${baseUrl}/usage)`);
@@ -42,4 +47,15 @@ async function bootstrap(): Promise<void> {
   }
 }
 
-void bootstrap();
+function listenFailure(error: NodeJS.ErrnoException, host: string, port: number): string {
+  if (error.code === 'EADDRINUSE') return `port ${port} on ${host} is already in use (is another token-ledger running?): stop it or set PORT`;
+  if (error.code === 'EACCES') return `no permission to listen on port ${port}: set PORT to a port above 1023`;
+  return `cannot listen on ${host}:${port}: ${error.message}`;
+}
+
+bootstrap().catch((error: unknown) => {
+  // The cause is in the JSON log above (with its stack); the terminal gets one line.
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  process.stderr.write(`token-ledger could not start: ${reason}\n`);
+  process.exit(1);
+});

@@ -18,11 +18,18 @@ interface RunningService {
   stop(): Promise<void>;
 }
 
+interface SpawnedService {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
 /**
  * `npm start` as a newcomer runs it, from the TypeScript source: a process of its own in an empty
  * directory (no .env), with none of the variables a configured deployment would have.
  */
-async function startService(dir: string, env: Record<string, string>): Promise<RunningService> {
+function spawnService(dir: string, env: Record<string, string>): SpawnedService {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ['MONGODB_URI', 'ADMIN_API_KEY', 'AUTH_DISABLED', 'CORS_ORIGINS', 'AI_PROVIDER', 'OPENROUTER_API_KEY', 'AI_API_KEY', 'AI_BASE_URL']) {
     delete childEnv[name];
@@ -52,30 +59,34 @@ async function startService(dir: string, env: Record<string, string>): Promise<R
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
 
+async function startService(dir: string, env: Record<string, string>): Promise<RunningService> {
+  const service = spawnService(dir, env);
   const baseUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start:\n${stdout}\n${stderr}`)), STARTUP_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new Error(`service did not start:\n${service.stdout()}\n${service.stderr()}`)), STARTUP_TIMEOUT_MS);
     const check = () => {
-      const match = /token-ledger listening on (http:\/\/[^\s]+)/.exec(stdout);
+      const match = /token-ledger listening on (http:\/\/[^\s]+)/.exec(service.stdout());
       if (match) {
         clearTimeout(timer);
         resolve(match[1]);
       }
     };
-    child.stdout!.on('data', check);
-    void exited.then(() => {
+    service.child.stdout!.on('data', check);
+    void service.exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`service exited during start-up:\n${stdout}\n${stderr}`));
+      reject(new Error(`service exited during start-up:\n${service.stdout()}\n${service.stderr()}`));
     });
   });
   return {
     baseUrl,
-    stdout: () => stdout,
-    stderr: () => stderr,
+    stdout: service.stdout,
+    stderr: service.stderr,
     async stop() {
-      child.kill('SIGTERM');
-      await exited;
+      service.child.kill('SIGTERM');
+      await service.exited;
     },
   };
 }
@@ -125,6 +136,12 @@ describe('Quick start (npm start on embedded defaults)', () => {
       await request(first.baseUrl).get('/api/v1/tokens/usage/newcomer').set('x-api-key', created.body.key).expect(200);
       await request(first.baseUrl).get('/docs').expect(200);
       await request(first.baseUrl).get('/usage').expect(200);
+
+      // A second start on the same port says so in one line, with no stack.
+      const clash = spawnService(mkdtempSync(join(dir, 'clash-')), { PORT: new URL(first.baseUrl).port });
+      expect(await clash.exited).toBe(1);
+      expect(clash.stderr()).toMatch(/^token-ledger could not start: port \d+ on 127\.0\.0\.1 is already in use .*set PORT\n$/);
+      expect(stackLines(clash.stdout() + clash.stderr())).toEqual([]);
     } finally {
       await first.stop();
     }
