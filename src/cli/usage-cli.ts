@@ -8,8 +8,25 @@ const SEARCH = '/api/v1/search/token-usage';
 const EVENTS = '/api/v1/usage-events';
 const EVENTS_PAGE = 5000;
 
+/**
+ * A reader that stops early (`token-usage --format csv | head -3`) closes the pipe: the next
+ * write fails with EPIPE, which is that reader's choice, not an error of this command.
+ */
+function exitQuietlyWhenStdoutCloses(): void {
+  if (process.stdout.listeners('error').includes(onStdoutError)) return;
+  process.stdout.on('error', onStdoutError);
+}
+
+function onStdoutError(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(EXIT.ok);
+}
+
 const processOutput: CliOutput = {
-  writeOut: (text) => process.stdout.write(text),
+  writeOut: (text) => {
+    exitQuietlyWhenStdoutCloses();
+    return process.stdout.write(text);
+  },
   writeErr: (text) => process.stderr.write(text),
 };
 
@@ -59,20 +76,8 @@ export async function writeEventsCsv(client: UsageApiClient, options: UsageCliOp
   } while (cursor);
 }
 
-/**
- * A reader that stops early (`token-usage --format csv | head -3`) closes the pipe: the next
- * write fails with EPIPE, which is that reader's choice, not an error of this command.
- */
-function exitQuietlyWhenStdoutCloses(): void {
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(EXIT.ok);
-  });
-}
-
 /** Runs the CLI with the arguments after `node script`; resolves to the exit code. */
 export async function main(argv: string[], output: CliOutput = processOutput): Promise<number> {
-  if (output === processOutput) exitQuietlyWhenStdoutCloses();
   const options = parseUsageCliOptions(argv, output);
   if (typeof options === 'number') return options;
   const client = new UsageApiClient(options.url, options.apiKey);

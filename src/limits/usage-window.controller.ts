@@ -1,20 +1,10 @@
 import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Clock } from '../common/clock';
 import { UserIdParamDto } from '../token-tracking/dto/user-id-param.dto';
 import { toLimitsDto, WindowUsageResponseDto } from './dto/window-usage.dto';
 import { LimitState, UsageLimitsService, WINDOW_MS } from './usage-limits.service';
 import { Access } from '../auth/access.decorator';
-import { Clock } from '../common/clock';
-
-/**
- * A window resets 24 hours after its first use (seed 000); an empty one would open with the next
- * use, so the earliest it can reset is 24 hours from now. Null only when no window can be known
- * (Redis unavailable, tracking_enabled false).
- */
-export function windowResetAt(state: Pick<LimitState, 'resetAt' | 'trackingEnabled'>, now: number): string | null {
-  if (state.resetAt) return state.resetAt.toISOString();
-  return state.trackingEnabled ? new Date(now + WINDOW_MS).toISOString() : null;
-}
 
 function toResponse(userId: string, state: LimitState, now: number): WindowUsageResponseDto {
   return {
@@ -28,6 +18,16 @@ function toResponse(userId: string, state: LimitState, now: number): WindowUsage
     limits: toLimitsDto(state.limits),
     remaining: state.remaining,
   };
+}
+
+/**
+ * A window resets 24 hours after its first use (seed 000); an empty one would open with the next
+ * use, so the earliest it can reset is 24 hours from now. Null only when no window can be known
+ * (Redis unavailable, tracking_enabled false).
+ */
+export function windowResetAt(state: Pick<LimitState, 'resetAt' | 'trackingEnabled'>, now: number): string | null {
+  if (state.resetAt) return state.resetAt.toISOString();
+  return state.trackingEnabled ? new Date(now + WINDOW_MS).toISOString() : null;
 }
 
 @ApiTags('token-usage')
