@@ -5,14 +5,16 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Logger } from 'nestjs-pino';
-import { LogController } from 'fastify';
+import { FastifyReply, LogController } from 'fastify';
 import pino from 'pino';
 import { AppModule } from './app.module';
 import { API_KEY_SCHEME, BEARER_SCHEME, METRICS_SCHEME } from './auth/access.decorator';
 import type { Principal } from './auth/principal';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { bodyShapeProblem } from './common/body-shape';
+import { BootstrapLogger } from './common/bootstrap-logger';
 import { registerHttpSecurity } from './common/http-security';
+import { registerTextPlainJson } from './common/text-plain-json';
 import { createValidationPipe } from './common/validation.pipe';
 import type { AppConfig } from './config/app-config';
 
@@ -36,25 +38,33 @@ function userIdOf(request: { principal?: Principal; params?: unknown; body?: unk
 }
 
 /**
- * Streaming handlers hijack the reply and write server-sent events themselves; Nest would
- * still send the handler's (empty) result after them, which Fastify logs as a warning.
+ * A handler that answered by itself (hijacked the reply to stream server-sent events) returns
+ * nothing, and Nest would send that nothing again: Fastify then logs FST_ERR_REP_ALREADY_SENT.
  */
-class HijackAwareFastifyAdapter extends FastifyAdapter {
-  override reply(response: Parameters<FastifyAdapter['reply']>[0], body: unknown, statusCode?: number) {
-    if ((response as { sent?: boolean }).sent === true) return response as ReturnType<FastifyAdapter['reply']>;
+class FastifyAdapterForStreams extends FastifyAdapter {
+  override reply(response: FastifyReply, body: unknown, statusCode?: number) {
+    if (body === undefined && (response as { sent?: boolean }).sent === true) return response;
     return super.reply(response, body, statusCode);
   }
 }
 
+export interface CreateAppOptions {
+  /** Where the JSON log goes (default stdout); tests keep it in memory. */
+  logDestination?: pino.DestinationStream;
+}
+
 /** Builds the whole application (not yet listening); shared by main.ts, tests and benchmarks. */
-export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
-  const logger = pino({
-    level: config.LOG_LEVEL,
-    base: { service: 'token-ledger' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
-  });
-  const adapter = new HijackAwareFastifyAdapter({
+export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const logger = pino(
+    {
+      level: config.LOG_LEVEL,
+      base: { service: 'token-ledger' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+    },
+    options.logDestination,
+  );
+  const adapter = new FastifyAdapterForStreams({
     loggerInstance: logger,
     // One line per request comes from the onResponse hook below, with the user id.
     logController: new LogController({ disableRequestLogging: true }),
@@ -66,7 +76,9 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     forceCloseConnections: 'idle',
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
-    bufferLogs: true,
+    logger: new BootstrapLogger(logger),
+    // A failed start rejects (main.ts says why in one line) instead of Nest exiting the process.
+    abortOnError: false,
   });
   app.useLogger(app.get(Logger));
   app.useGlobalPipes(createValidationPipe());
@@ -74,8 +86,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   await registerHttpSecurity(app, config);
 
   const fastify = app.getHttpAdapter().getInstance();
-  // Every body this API takes is JSON: other media types get 415 instead of reaching validation as a string.
-  fastify.removeContentTypeParser('text/plain');
+  registerTextPlainJson(fastify);
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

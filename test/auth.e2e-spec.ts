@@ -507,7 +507,7 @@ describe('AUTH_DISABLED', () => {
       await request(testApp.http).post('/admin/api-keys').send({ role: 'service' }).expect(201);
       await request(testApp.http).get('/user/anyone/token-usage').expect(404);
 
-      // With CORS_ORIGINS unset, no origin is allowed.
+      // With CORS_ORIGINS unset, only local development origins are allowed (test/cors-browser.e2e-spec.ts).
       const preflight = await request(testApp.http).options('/health').set('origin', ALLOWED_ORIGIN).set('access-control-request-method', 'GET');
       expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
     } finally {

@@ -96,7 +96,9 @@ describe(UsageLimitsService.name, () => {
       expect(usage.body.current_usage).toBe(10);
       clock.advance(2000);
       usage = await request(testApp.http).get('/api/v1/tokens/usage/expiry-user').set(auth).expect(200);
-      expect(usage.body).toMatchObject({ current_usage: 0, reset_at: null, tracking_enabled: true });
+      expect(usage.body).toMatchObject({ current_usage: 0, tracking_enabled: true });
+      // An empty window has no first use yet: the earliest it can reset is 24 h from now (never null, which a frontend shows as 1970).
+      expect(Math.abs(Date.parse(usage.body.reset_at) - (clock.now() + WINDOW_MS))).toBeLessThan(10_000);
 
       fake.script(MODEL, { text: 'y', usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } });
       const next = await chat('expiry-user').expect(200);
@@ -108,7 +110,12 @@ describe(UsageLimitsService.name, () => {
       fake.script(MODEL, { text: 'x', usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } });
       await chat('reset-user').expect(200);
       const reset = await request(testApp.http).post('/api/v1/tokens/reset/reset-user').set(auth).expect(200);
-      expect(reset.body).toMatchObject({ status: 'ok', current_usage: 0, reset_at: null, tracking_enabled: true });
+      expect(reset.body).toMatchObject({ status: 'ok', current_usage: 0, tracking_enabled: true });
+      const now = testApp.app.get(Clock).now();
+      expect(Math.abs(Date.parse(reset.body.reset_at) - (now + WINDOW_MS))).toBeLessThan(10_000);
+      const after = await request(testApp.http).get('/api/v1/tokens/usage/reset-user').set(auth).expect(200);
+      expect(after.body).toMatchObject({ current_usage: 0, tracking_enabled: true });
+      expect(Math.abs(Date.parse(after.body.reset_at) - (now + WINDOW_MS))).toBeLessThan(10_000);
       const ledger = await testApp.db.collection('user_token_usage').findOne({ userId: 'reset-user' });
       expect(ledger?.totalTokens).toBe(10);
     });

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CSV_COLUMNS } from '../src/analytics/usage-event.mapper';
@@ -158,4 +158,19 @@ describe('token-usage CLI (against a running service)', () => {
     expect(down.code).toBe(3);
     expect(down.stderr).toBe(`token-usage: cannot reach the token-ledger service at http://127.0.0.1:${port}: ECONNREFUSED\n`);
   });
+  it.each([['csv'], ['json'], ['table']])(
+    'exits 0 without a stack when its reader closes before it writes (`--format %s | head -3`)',
+    async (format) => {
+      const { TOKEN_LEDGER_URL: _url, TOKEN_LEDGER_API_KEY: _key, ...inherited } = process.env;
+      const child = spawn(process.execPath, [BIN, '--format', format], { cwd: ROOT, env: { ...inherited, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The reader goes away at once, as `head` does once it has its lines: every write of the CLI then fails with EPIPE.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    },
+    60_000,
+  );
 });

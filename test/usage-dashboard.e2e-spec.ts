@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import request from 'supertest';
 import { DASHBOARD_CSP, DashboardController } from '../src/dashboard/dashboard.controller';
 import { formatInteger, formatMoney, formatTokens } from '../src/dashboard/web/usage-format';
-import { DISPLAY_CURRENCY, DISPLAY_CURRENCY_RATE, expectedTotals, PERIOD_WINDOWS, SeededDashboardApp, startSeededDashboardApp } from './support/dashboard-seed';
+import { DISPLAY_CURRENCY, DISPLAY_CURRENCY_RATE, expectedTotals, PERIOD_WINDOWS, SEED_EVENTS, SeededDashboardApp, startSeededDashboardApp } from './support/dashboard-seed';
 import { HeadlessChromium, launchChromium } from './support/headless-chromium';
 
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
@@ -22,7 +22,9 @@ interface BrowserElement {
   getBoundingClientRect(): { width: number };
 }
 declare const document: { body: { dataset: Record<string, string | undefined> }; documentElement: { scrollWidth: number }; getElementById(id: string): BrowserElement };
-declare const window: { Chart: { getChart(canvas: BrowserElement): { data: { labels: string[]; datasets: { data: number[] }[] } } | undefined } };
+declare const window: {
+  Chart: { getChart(canvas: BrowserElement): { data: { labels: string[]; datasets: { data: number[] }[] }; getDatasetMeta(index: number): { data: { y: number }[] } } | undefined };
+};
 declare const sessionStorage: { getItem(name: string): string | null };
 declare const localStorage: { length: number };
 declare const location: { hash: string };
@@ -193,6 +195,27 @@ describe(`${DashboardController.name} (headless Chromium)`, () => {
     expect(problems).toEqual([]);
   });
 
+  it('draws Requests apart from Tokens in the 30-day trend even when every request costs the same tokens', async () => {
+    const { page, problems } = await newTab();
+    // The service's trend, made proportional (1,000 tokens a request): two lines on axes scaled alike coincided.
+    await page.route('**/api/usage?*', async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as { dailyTrend: { totalTokens: number; requestCount: number }[] };
+      body.dailyTrend = body.dailyTrend.map((day, index) => ({ ...day, requestCount: (index % 4) + 1, totalTokens: ((index % 4) + 1) * 1000 }));
+      await route.fulfill({ response, json: body });
+    });
+    await signIn(page, seeded.adminKey);
+    const trend = await chartData(page, 'chart-trend');
+    expect(trend?.series[1].slice(0, 4)).toEqual([1, 2, 3, 4]);
+    const heights = await page.evaluate(() => {
+      const chart = window.Chart.getChart(document.getElementById('chart-trend'))!;
+      return [0, 1].map((index) => chart.getDatasetMeta(index).data.map((element) => Math.round(element.y)));
+    });
+    const hidden = heights[0].map((_, day) => day).filter((day) => Math.abs(heights[0][day] - heights[1][day]) < 4);
+    expect(hidden).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
   it('changes every figure with the period selector', async () => {
     const { page, problems } = await newTab();
     await signIn(page, seeded.adminKey, '/token-usage');
@@ -284,6 +307,13 @@ describe(`${DashboardController.name} (headless Chromium)`, () => {
     expect(await text(page, '#user-title .badge')).toBe('FREE tier');
     const month = expectedTotals(PERIOD_WINDOWS.month, seeded.gateway, 'alice');
     expect(await text(page, '#user-card-tokens')).toBe(formatTokens(month.totalTokens));
+    // The breakdown names every kind of token the total counts, embedding tokens too.
+    const embedded = SEED_EVENTS.filter((event) => event.user === 'alice' && event.at.slice(0, 10) >= PERIOD_WINDOWS.month.from! && event.at.slice(0, 10) <= PERIOD_WINDOWS.month.to).reduce(
+      (sum, event) => sum + (event.embedding ?? 0),
+      0,
+    );
+    expect(embedded).toBeGreaterThan(0);
+    expect(await text(page, '#user-card-tokens-sub')).toMatch(new RegExp(`prompt .+ / completion .+ / embedding ${formatTokens(embedded).replace('.', '\\.')}$`));
     expect(await text(page, '#user-card-requests')).toBe(formatInteger(month.requests));
     expect(await text(page, '#user-card-requests-sub')).toBe('1 failed');
     expect(await text(page, '#user-card-cost')).toBe(formatMoney(month.costMicros / 1e6, 'USD'));

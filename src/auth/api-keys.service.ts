@@ -1,14 +1,13 @@
-import { BadRequestException, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { API_KEY_FORMAT, generateApiKey, hashApiKey, secretsEqual } from './api-key';
 import { ApiKey } from './api-key.schema';
+import { BOOTSTRAP_ADMIN_KEY, BootstrapAdminKey, NoBootstrapAdminKey, isBootstrapAdminKey } from './bootstrap-admin-key';
 import { ApiKeyResponseDto, CreatedApiKeyResponseDto } from './dto/api-key-response.dto';
 import { CreateApiKeyDto } from './dto/create-api-key.dto';
 import type { Principal } from './principal';
-
-export const BOOTSTRAP_ADMIN: Principal = Object.freeze({ keyId: 'bootstrap-admin', role: 'admin' });
 
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 const MAX_CACHED_KEYS = 10_000;
@@ -30,11 +29,15 @@ export class ApiKeysService {
   private readonly cache = new Map<string, CachedKey>();
   /** Keys revoked by this process, so a lookup that raced the revocation cannot re-cache them. */
   private readonly revokedHere = new Set<string>();
+  private readonly bootstrap?: BootstrapAdminKey;
 
   constructor(
     @InjectModel(ApiKey.name) private readonly keys: Model<ApiKey>,
     private readonly config: AppConfig,
-  ) {}
+    @Inject(BOOTSTRAP_ADMIN_KEY) bootstrap: BootstrapAdminKey | NoBootstrapAdminKey,
+  ) {
+    if (isBootstrapAdminKey(bootstrap)) this.bootstrap = bootstrap;
+  }
 
   async create(dto: CreateApiKeyDto): Promise<CreatedApiKeyResponseDto> {
     if (dto.role !== 'user' && dto.userId !== undefined) {
@@ -54,7 +57,7 @@ export class ApiKeysService {
   async revoke(id: string): Promise<ApiKeyResponseDto> {
     const _id = new Types.ObjectId(id);
     const revoked =
-      (await this.keys.findOneAndUpdate({ _id, revokedAt: null }, { $set: { revokedAt: new Date() } }, { new: true }).lean<StoredKey>().exec()) ??
+      (await this.keys.findOneAndUpdate({ _id, revokedAt: null }, { $set: { revokedAt: new Date() } }, { returnDocument: 'after' }).lean<StoredKey>().exec()) ??
       (await this.keys.findById(_id).lean<StoredKey>().exec());
     if (!revoked) throw new NotFoundException(`No API key with id "${id}"`);
     this.revokedHere.add(id);
@@ -63,7 +66,7 @@ export class ApiKeysService {
   }
 
   async authenticate(presented: string): Promise<Authentication> {
-    if (this.config.ADMIN_API_KEY && secretsEqual(presented, this.config.ADMIN_API_KEY)) return { principal: BOOTSTRAP_ADMIN };
+    if (this.bootstrap && secretsEqual(presented, this.bootstrap.key)) return { principal: this.bootstrap.principal };
     if (!API_KEY_FORMAT.test(presented)) return { failure: 'unknown' };
 
     const hash = hashApiKey(presented);

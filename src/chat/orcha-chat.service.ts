@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { AiService } from '../ai/ai.service';
+import { AiCompletion, AiService } from '../ai/ai.service';
 import type { ChatMessage } from '../ai/ai-provider.interface';
-import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
+import { RequestTokenUsageDto, toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
+import type { RagSourceDto } from '../search/dto/search-responses.dto';
 import { RagContext, RagService } from '../search/rag.service';
 import { OrchaChatDto } from './dto/orcha-chat.dto';
 import { OrchaChatResponseDto } from './dto/orcha-chat-response.dto';
@@ -23,25 +24,14 @@ export class OrchaChatService {
    * relevant the model still answers, told the resources did not cover it.
    */
   async chat(dto: OrchaChatDto, requestId?: string): Promise<OrchaChatResponseDto> {
-    const context: RagContext | undefined = dto.use_rag
-      ? await this.rag.retrieve({ query: dto.message, userId: dto.user_id, limit: RAG_CHAT_PASSAGES }, requestId)
-      : undefined;
-    const messages: ChatMessage[] = [
-      { role: 'system', content: ASSISTANT_INSTRUCTIONS },
-      ...(context ? [this.rag.groundingMessage(context)] : []),
-      { role: 'user', content: dto.message },
-    ];
-    const answer = await this.ai.complete({ messages }, { userId: dto.user_id, requestId, operationType: 'orcha_chat' });
-    const usage = toRequestTokenUsage([...(context?.search.spent ?? []), answer.spent]);
+    const { answer, context, usage } = await this.answer({ userId: dto.user_id, message: dto.message, useRag: dto.use_rag }, requestId);
     const window = answer.tracked.at(-1)?.window;
     return {
       status: 'ok',
       message: answer.text,
       model: answer.model,
       provider: answer.provider,
-      ...(context
-        ? { sources: context.passages.map((passage) => ({ resource_id: passage.resourceId, chunk_index: passage.chunkIndex, score: passage.score })) }
-        : {}),
+      ...(context ? { sources: toSources(context) } : {}),
       token_usage: {
         current_usage: window?.currentUsage ?? 0,
         tokens_added: usage.total_tokens,
@@ -51,4 +41,38 @@ export class OrchaChatService {
       },
     };
   }
+
+  /** One assistant answer (after the earlier turns in history, if any), tracked as `orcha_chat` for the user. */
+  async answer(input: AssistantInput, requestId?: string): Promise<AssistantAnswer> {
+    const context: RagContext | undefined = input.useRag
+      ? await this.rag.retrieve({ query: input.message, userId: input.userId, limit: RAG_CHAT_PASSAGES }, requestId)
+      : undefined;
+    const messages: ChatMessage[] = [
+      { role: 'system', content: ASSISTANT_INSTRUCTIONS },
+      ...(input.history ?? []),
+      ...(context ? [this.rag.groundingMessage(context)] : []),
+      { role: 'user', content: input.message },
+    ];
+    const answer = await this.ai.complete({ messages }, { userId: input.userId, requestId, operationType: 'orcha_chat' });
+    return { answer, context, usage: toRequestTokenUsage([...(context?.search.spent ?? []), answer.spent]) };
+  }
+}
+
+export interface AssistantInput {
+  userId: string;
+  message: string;
+  useRag?: boolean;
+  /** Earlier turns of the conversation, oldest first. */
+  history?: ChatMessage[];
+}
+
+export interface AssistantAnswer {
+  answer: AiCompletion;
+  context?: RagContext;
+  /** Every provider call of the request (with use_rag: the search embedding and the answer). */
+  usage: RequestTokenUsageDto;
+}
+
+export function toSources(context: RagContext): RagSourceDto[] {
+  return context.passages.map((passage) => ({ resource_id: passage.resourceId, chunk_index: passage.chunkIndex, score: passage.score }));
 }

@@ -9,8 +9,25 @@ const SEARCH = '/api/v1/search/token-usage';
 const EVENTS = '/api/v1/usage-events';
 const EVENTS_PAGE = 5000;
 
+/**
+ * A reader that stops early (`token-usage --format csv | head -3`) closes the pipe: the next
+ * write fails with EPIPE, which is that reader's choice, not an error of this command.
+ */
+function exitQuietlyWhenStdoutCloses(): void {
+  if (process.stdout.listeners('error').includes(onStdoutError)) return;
+  process.stdout.on('error', onStdoutError);
+}
+
+function onStdoutError(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(EXIT.ok);
+}
+
 const processOutput: CliOutput = {
-  writeOut: (text) => process.stdout.write(text),
+  writeOut: (text) => {
+    exitQuietlyWhenStdoutCloses();
+    return process.stdout.write(text);
+  },
   writeErr: (text) => process.stderr.write(text),
 };
 

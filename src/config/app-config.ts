@@ -274,6 +274,14 @@ export class AppConfig {
   @MinLength(16, { message: 'ADMIN_API_KEY must be at least 16 characters' })
   ADMIN_API_KEY?: string;
 
+  /**
+   * Where the development admin key is kept: made at the first start on embedded defaults (no
+   * MONGODB_URI, no ADMIN_API_KEY, NODE_ENV not production) and read back at later starts.
+   */
+  @IsString()
+  @MinLength(1)
+  DEV_ADMIN_KEY_FILE = './data/dev-admin-key';
+
   /** Development only: skip authentication and treat every request as admin (warned about at every start). */
   @Transform(toBoolean)
   @IsBoolean()
@@ -295,7 +303,11 @@ export class AppConfig {
   @Min(0)
   RATE_LIMIT_SERVICE_PER_MINUTE?: number;
 
-  /** Comma-separated browser origins allowed by CORS (e.g. https://app.example.com); unset = same-origin only. */
+  /**
+   * Comma-separated browser origins allowed by CORS (e.g. https://app.example.com; a port of * is
+   * any port, http://localhost:*). Unset = local development origins (http://localhost:*,
+   * http://127.0.0.1:*, http://[::1]:*), or same-origin only when NODE_ENV is production.
+   */
   @IsOptional()
   @Matches(/^\s*https?:\/\/[^\s,/]+\s*(,\s*https?:\/\/[^\s,/]+\s*)*$/, {
     message: 'CORS_ORIGINS must be a comma-separated list of origins such as https://app.example.com',

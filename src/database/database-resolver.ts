@@ -61,16 +61,39 @@ async function tryMemoryServer(config: DatabaseConfig): Promise<ResolvedDatabase
     setDefaultValue(ResolveConfigVariables.MAX_RETRIES, '0');
     const dbPath = resolve(config.MONGODB_DATA_DIR);
     mkdirSync(dbPath, { recursive: true });
-    const creating = core.MongoMemoryServer.create({ instance: { dbPath, storageEngine: 'wiredTiger' } });
-    const server = await withTimeout(creating, config.MONGODB_MEMORY_SERVER_TIMEOUT_MS);
+    const starting = (async () => {
+      // Finding (or downloading) the binary first: MongoMemoryServer.create prints a failure's whole
+      // stack with console.warn before rethrowing it, and offline that failure is the usual one.
+      await core.MongoBinary.getPath();
+      return withConsoleWarnSilenced(() => core.MongoMemoryServer.create({ instance: { dbPath, storageEngine: 'wiredTiger' } }));
+    })();
+    const server = await withTimeout(starting, config.MONGODB_MEMORY_SERVER_TIMEOUT_MS);
     const uri = server.getUri();
     const description = `mongodb-memory-server (real mongod) at ${uri}, data in ${dbPath}`;
     logger.log(`Using ${description}`);
     return { kind: 'memory-server', uri, description, stop: async () => void (await server.stop({ doCleanup: false })) };
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    logger.log(`mongodb-memory-server unavailable after ${Date.now() - started} ms (${reason}); falling back`);
+    logger.log(`mongodb-memory-server unavailable after ${Date.now() - started} ms (${oneLine(error)}); falling back`);
     return undefined;
+  }
+}
+
+/** A library error as one readable line: messages such as DownloadError's end in an empty "Details:". */
+export function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const details = error && typeof error === 'object' && 'msg' in error && typeof error.msg === 'string' ? error.msg : undefined;
+  const text = message.replace(/\s+/g, ' ').replace(/,? Details: ?$/, '').trim();
+  return details && !text.includes(details) ? `${text}: ${details}` : text;
+}
+
+/** The library reports a failed start on the console and also throws it; the thrown error is what gets logged. */
+async function withConsoleWarnSilenced<T>(run: () => Promise<T>): Promise<T> {
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    return await run();
+  } finally {
+    console.warn = warn;
   }
 }
 

@@ -164,6 +164,9 @@ export async function startSeededDashboardApp(): Promise<SeededDashboardApp> {
   for (const { user, ...call } of SEED_TOOL_CALLS) {
     await testApp.api(serviceKey).post('/api/usage').send({ ...call, userId: user }).expect(201);
   }
+  // The clock runs on: on a busy machine seeding takes seconds, and the window opened by this call
+  // is meant to start at DASHBOARD_NOW.
+  clock.advance(DASHBOARD_NOW - clock.now());
   const completion = await testApp
     .api(aliceKey)
     .post('/v1/chat/completions')

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { loadConfig } from '../../src/config/load-config';
 import { resolveDatabase } from '../../src/database/database-resolver';
 
@@ -7,6 +8,8 @@ import { resolveDatabase } from '../../src/database/database-resolver';
  */
 export default async function globalSetup(): Promise<void> {
   const config = loadConfig({ MONGODB_DATA_DIR: './data/test-mongo' });
+  // The resolver's own log lines (fallback, in-memory warning) are for a service's operator; the line below says it for the run.
+  Logger.overrideLogger(['error']);
   const database = await resolveDatabase(config);
   process.env.TEST_MONGODB_URI = database.uri;
   process.env.TEST_MONGODB_KIND = database.kind;

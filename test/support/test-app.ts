@@ -11,6 +11,32 @@ import { startTestDatabase } from './test-database';
 
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
+export interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/**
+ * The app's JSON log, kept in memory so passing tests stay quiet; tests can assert on it.
+ * TEST_LOGS=1 prints each app's log when it closes (for a failing test).
+ */
+class LogCapture {
+  private readonly lines: string[] = [];
+
+  write(line: string): void {
+    this.lines.push(line);
+  }
+
+  entries(): LogLine[] {
+    return this.lines.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line) as LogLine);
+  }
+
+  flushTo(stream: NodeJS.WritableStream): void {
+    if (this.lines.length > 0) stream.write(this.lines.join(''));
+  }
+}
+
 export interface TestApp {
   app: NestFastifyApplication;
   /** The bootstrap admin key (ADMIN_API_KEY) of this app. */
@@ -21,6 +47,8 @@ export interface TestApp {
   http: ReturnType<NestFastifyApplication['getHttpServer']>;
   /** supertest whose requests carry `Authorization: Bearer <key>` (the bootstrap admin key by default). */
   api(key?: string): ReturnType<typeof request.agent>;
+  /** What the app logged so far (at the config's LOG_LEVEL, warn by default). */
+  logs(): LogLine[];
   close(): Promise<void>;
 }
 
@@ -45,7 +73,8 @@ export async function createTestApp(overrides: ConfigOverrides = {}): Promise<Te
     ROLLUP_SWEEP_INTERVAL_MS: '0',
     ...overrides,
   });
-  const app = await createApp(config);
+  const capture = new LogCapture();
+  const app = await createApp(config, { logDestination: capture });
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   const adminKey = String(config.ADMIN_API_KEY ?? TEST_ADMIN_KEY);
@@ -57,8 +86,10 @@ export async function createTestApp(overrides: ConfigOverrides = {}): Promise<Te
     db: database.client.db(database.dbName),
     http,
     api: (key = adminKey) => request.agent(http).set('authorization', `Bearer ${key}`),
+    logs: () => capture.entries(),
     async close() {
       await app.close();
+      if (process.env.TEST_LOGS) capture.flushTo(process.stderr);
       await database.stop();
       await rm(outboxDir, { recursive: true, force: true });
     },

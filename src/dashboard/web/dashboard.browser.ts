@@ -555,18 +555,26 @@ function baseOptions(): ChartConfiguration['options'] {
   return { responsive: true, maintainAspectRatio: false, animation: false };
 }
 
+/** The smallest of 1, 2, 5 or 10 times a power of ten that is at least value: a round axis maximum. */
+function niceCeiling(value: number): number {
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 5, 10].map((step) => step * power).find((candidate) => candidate >= value) ?? 10 * power;
+}
+
 function renderTrend(trend: UsageOverview['dailyTrend']): void {
   const empty = trend.every((day) => day.requestCount === 0);
   setChartEmpty('chart-trend', empty);
   if (empty) return;
+  // Tokens per request is often near constant, so two lines on axes scaled alike coincide and
+  // hide one another. Requests are bars on their own axis, scaled to fill the lower half.
+  const mostRequests = Math.max(1, ...trend.map((day) => day.requestCount));
   drawChart('chart-trend', {
     type: 'line',
     data: {
       labels: trend.map((day) => day.date.slice(5)),
       datasets: [
-        { label: 'Tokens', data: trend.map((day) => day.totalTokens), yAxisID: 'tokens', borderColor: PALETTE[0], backgroundColor: PALETTE[0], pointStyle: 'circle', pointRadius: 3, borderWidth: 2, cubicInterpolationMode: 'monotone' },
-        // Dashed line and square points: the series differ by more than colour.
-        { label: 'Requests', data: trend.map((day) => day.requestCount), yAxisID: 'requests', borderColor: PALETTE[1], backgroundColor: PALETTE[1], pointStyle: 'rect', pointRadius: 3, borderWidth: 2, borderDash: [6, 4], cubicInterpolationMode: 'monotone' },
+        { label: 'Tokens', data: trend.map((day) => day.totalTokens), yAxisID: 'tokens', order: 0, borderColor: PALETTE[0], backgroundColor: PALETTE[0], pointStyle: 'circle', pointRadius: 3, borderWidth: 2, cubicInterpolationMode: 'monotone' },
+        { type: 'bar', label: 'Requests', data: trend.map((day) => day.requestCount), yAxisID: 'requests', order: 1, borderColor: PALETTE[1], backgroundColor: `${PALETTE[1]}59`, pointStyle: 'rect', borderWidth: 1, maxBarThickness: 18 },
       ],
     },
     options: {
@@ -575,7 +583,7 @@ function renderTrend(trend: UsageOverview['dailyTrend']): void {
       scales: {
         x: { grid: { color: GRID }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
         tokens: { position: 'left', beginAtZero: true, grid: { color: GRID }, title: { display: true, text: 'Tokens' }, ticks: { callback: (value) => formatTokens(Number(value)) } },
-        requests: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: 'Requests' }, ticks: { precision: 0 } },
+        requests: { position: 'right', beginAtZero: true, max: niceCeiling(mostRequests * 2), grid: { drawOnChartArea: false }, title: { display: true, text: 'Requests' }, ticks: { precision: 0 } },
       },
       plugins: {
         legend: { labels: { usePointStyle: true } },
@@ -700,7 +708,7 @@ function renderUser(userId: string, usage: UserUsage, ledger: LedgerUsage | null
 
   const { totals } = usage;
   setText('user-card-tokens', formatTokens(totals.total_tokens));
-  setText('user-card-tokens-sub', `${formatInteger(totals.total_tokens)} tokens · prompt ${formatTokens(totals.prompt_tokens)} / completion ${formatTokens(totals.completion_tokens)}`);
+  setText('user-card-tokens-sub', `${formatInteger(totals.total_tokens)} tokens · prompt ${formatTokens(totals.prompt_tokens)} / completion ${formatTokens(totals.completion_tokens)} / embedding ${formatTokens(totals.embedding_tokens)}`);
   setText('user-card-requests', formatInteger(totals.operations));
   setText('user-card-requests-sub', totals.operations === 0 ? 'no requests' : `${formatInteger(totals.failed_operations)} failed`);
   const cost = money(totals.cost_estimate);
@@ -758,7 +766,8 @@ function renderWindow(rolling: WindowUsage): void {
   const ratio = limit ? Math.min(1, used / limit) : 0;
   fill.style.width = `${(ratio * 100).toFixed(1)}%`;
   fill.classList.toggle('high', ratio >= 0.9);
-  const reset = rolling.reset_at ? `Window resets at ${utcTime(rolling.reset_at)} UTC` : `No ${rolling.window_hours}-hour window open`;
+  // An empty window reports when one opened now would reset; it is not open yet.
+  const reset = rolling.reset_at && rolling.current_usage > 0 ? `Window resets at ${utcTime(rolling.reset_at)} UTC` : `No ${rolling.window_hours}-hour window open`;
   setText('window-reset', rolling.tracking_enabled ? `${reset}.` : 'Window tracking is unavailable right now (Redis is down); limits are not being counted.');
   const remaining = rolling.remaining;
   const tokens = (value: number | null) => (value === null ? 'unlimited' : formatInteger(value));

@@ -19,7 +19,7 @@ export class WindowUsageResponseDto {
   @ApiProperty({ example: 'ok' }) status!: 'ok';
   @ApiProperty({ example: 'user123' }) user_id!: string;
   @ApiProperty({ example: 1523, description: 'Tokens used in the current 24-hour window' }) current_usage!: number;
-  @ApiProperty({ example: '2026-11-24T14:30:00.000Z', nullable: true, type: String, description: 'When the window resets (24 h after its first use); null when no window is open' })
+  @ApiProperty({ example: '2026-11-24T14:30:00.000Z', nullable: true, type: String, description: 'When the window resets (24 h after its first use); with no usage in the window, 24 h from now (the earliest a window opened by the next use resets); null only while tracking is unavailable' })
   reset_at!: string | null;
   @ApiProperty({ example: true, description: 'False while Redis is unavailable' }) tracking_enabled!: boolean;
   @ApiProperty({ example: 24 }) window_hours!: number;
