@@ -3,6 +3,7 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { Access } from '../auth/access.decorator';
+import { ApiErrorResponses, BODY_ERRORS } from '../common/api-responses.decorator';
 import { TEXT_PLAIN_JSON } from '../common/text-plain-json';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ReportsUsage } from '../limits/usage-headers.interceptor';
@@ -30,6 +31,7 @@ export class AssistantChatController {
       'The body may be sent as text/plain holding JSON.',
   })
   @ApiOkResponse({ type: AiResponseDto })
+  @ApiErrorResponses(BODY_ERRORS)
   chat(@Body() dto: AssistantChatDto, @Req() request: FastifyRequest): Promise<AiResponseDto> {
     return this.assistant.chat(dto, request.id);
   }
