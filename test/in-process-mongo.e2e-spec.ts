@@ -667,7 +667,7 @@ describe(InProcessMongoServer.name, () => {
         const updated = await Usage.findOneAndUpdate(
           { userId: 'm2' },
           { $inc: { tokens: 5 } },
-          { upsert: true, new: true },
+          { upsert: true, returnDocument: 'after' },
         ).lean();
         expect(updated).toMatchObject({ userId: 'm2', tokens: 5 });
         expect(await Usage.countDocuments()).toBe(2);
