@@ -8,7 +8,7 @@ import { Clock } from '../common/clock';
 import { GroupCommit } from '../common/group-commit';
 import { USER_ID_PATTERN } from '../common/user-id';
 import { TierLimits } from '../limits/tier-limits';
-import { LedgerPeriodUsage, PlanSource, Reservation, UsageLimitsService } from '../limits/usage-limits.service';
+import { LedgerPeriodUsage, PlanSource, Reservation, StoredPlan, UsageLimitsService, UsageMoment } from '../limits/usage-limits.service';
 import { UserTokenUsageResponseDto } from './dto/user-token-usage-response.dto';
 import { LedgerRecord, ledgerUpdate, toLedgerTotals, TOTALS_PROJECTION, TotalsDocument } from './ledger-update';
 import { UsageCalendar } from './usage-calendar';
@@ -128,18 +128,27 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     return result;
   }
 
-  async planOf(userId: string): Promise<{ tier?: string | null; limits?: TierLimits | null }> {
+  async planOf(userId: string): Promise<StoredPlan> {
     const document = await this.withTimeout(
-      this.usage.collection.findOne({ userId }, { projection: { _id: 0, tier: 1, limits: 1 } }),
+      this.usage.collection.findOne({ userId }, { projection: { _id: 0, tier: 1, limits: 1, planVersion: 1 } }),
       'plan read',
+      this.config.MONGODB_READ_TIMEOUT_MS,
     );
-    return { tier: (document?.tier as string | undefined) ?? null, limits: (document?.limits as TierLimits | undefined) ?? null };
+    return {
+      tier: (document?.tier as string | undefined) ?? null,
+      limits: (document?.limits as TierLimits | undefined) ?? null,
+      version: (document?.planVersion as number | undefined) ?? 0,
+    };
   }
 
   async periodUsage(userId: string, day: string, month: string): Promise<LedgerPeriodUsage> {
-    const document = await this.usage.collection.findOne(
-      { userId },
-      { projection: { _id: 0, [`dailyUsage.${day}.totalTokens`]: 1, [`monthlyUsage.${month}.costMicros`]: 1 } },
+    const document = await this.withTimeout(
+      this.usage.collection.findOne(
+        { userId },
+        { projection: { _id: 0, [`dailyUsage.${day}.totalTokens`]: 1, [`monthlyUsage.${month}.costMicros`]: 1 } },
+      ),
+      'period usage read',
+      this.config.MONGODB_READ_TIMEOUT_MS,
     );
     return {
       dayTokens: (document?.dailyUsage as Record<string, UsageBucket> | undefined)?.[day]?.totalTokens ?? 0,
@@ -147,19 +156,24 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     };
   }
 
-  /** Sets a user's tier (creating the user's document if needed) and returns the effective plan. */
+  /** The user's tracked calls since `since`, oldest first (from the usage events), to replay the rolling window. */
+  usageSince(userId: string, since: Date): Promise<UsageMoment[]> {
+    return this.events.usageSince(userId, since, this.config.MONGODB_READ_TIMEOUT_MS);
+  }
+
+  /** Sets a user's tier (creating the user's document if needed); every instance applies it to its next request. */
   async setTier(userId: string, tier: string): Promise<void> {
     assertUserId(userId);
-    await this.usage.collection.updateOne({ userId }, { $set: { tier } }, { upsert: true });
-    this.limits.forgetPlan(userId);
+    await this.usage.collection.updateOne({ userId }, { $set: { tier }, $inc: { planVersion: 1 } }, { upsert: true });
+    await this.limits.planChanged(userId);
   }
 
   /** Replaces a user's limit overrides; an empty object removes them. */
   async setLimits(userId: string, limits: TierLimits): Promise<void> {
     assertUserId(userId);
-    const update = Object.keys(limits).length === 0 ? { $unset: { limits: '' } } : { $set: { limits } };
+    const update = Object.keys(limits).length === 0 ? { $unset: { limits: '' }, $inc: { planVersion: 1 } } : { $set: { limits }, $inc: { planVersion: 1 } };
     await this.usage.collection.updateOne({ userId }, update, { upsert: true });
-    this.limits.forgetPlan(userId);
+    await this.limits.planChanged(userId);
   }
 
   async getUserTokenUsage(userId: string): Promise<UserTokenUsageResponseDto> {
@@ -384,8 +398,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     return { trackingEnabled: false, delta: totals, error: message, queued: true };
   }
 
-  private withTimeout<T>(operation: Promise<T>, what = 'ledger write'): Promise<T> {
-    const ms = this.config.LEDGER_WRITE_TIMEOUT_MS;
+  private withTimeout<T>(operation: Promise<T>, what = 'ledger write', ms = this.config.LEDGER_WRITE_TIMEOUT_MS): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new LedgerWriteError(`${what} timed out after ${ms} ms`)), ms);
