@@ -1,10 +1,11 @@
-import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { createHash } from 'node:crypto';
 import { Model } from 'mongoose';
 import { AiService, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import { TokenizerService } from '../ai/tokenizer.service';
+import { withDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import type { OperationType, TrackResult } from '../token-tracking/usage-record';
 import { DeleteResourceResponseDto } from './dto/delete-resource-response.dto';
@@ -26,6 +27,8 @@ export interface EmbedTextsResult {
 
 @Injectable()
 export class EmbeddingsService {
+  private readonly logger = new Logger(EmbeddingsService.name);
+
   constructor(
     @InjectModel(EmbeddingCacheEntry.name) private readonly cache: Model<EmbeddingCacheEntry>,
     @InjectModel(EmbeddingCacheStats.name) private readonly stats: Model<EmbeddingCacheStats>,
@@ -89,7 +92,15 @@ export class EmbeddingsService {
   ): Promise<EmbedTextsResult> {
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
     const ids = texts.map((text) => `${model}|${createHash('sha256').update(text).digest('hex')}`);
-    const cached = await this.cache.collection.find({ _id: { $in: [...new Set(ids)] } } as never).toArray();
+    // MongoDB down or frozen: every text is a miss (embedded and billed) rather than an error.
+    const cached = await withDeadline(
+      this.cache.collection.find({ _id: { $in: [...new Set(ids)] } } as never).toArray(),
+      this.config.MONGODB_READ_TIMEOUT_MS,
+      'embedding cache read',
+    ).catch((error: Error) => {
+      this.logger.warn(`Embedding cache not read (${error.message}); embedding every text`);
+      return [];
+    });
     const vectors = new Map(cached.map((entry) => [String(entry._id), entry.vector as number[]]));
 
     const missing = [...new Set(ids.filter((id) => !vectors.has(id)))];
@@ -107,21 +118,24 @@ export class EmbeddingsService {
       const perText = Math.round(embedded.usage.embeddingTokens / missingTexts.length);
       const now = new Date();
       missing.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
-      await this.cache.collection
-        .insertMany(
+      // The embeddings were billed: a cache that cannot be written never turns them into an error.
+      await withDeadline(
+        this.cache.collection.insertMany(
           missing.map((id, index) => ({ _id: id, model, vector: embedded.vectors[index], tokens: perText, createdAt: now })) as never[],
           { ordered: false },
-        )
-        .catch((error: { code?: number; writeErrors?: unknown }) => {
-          // A concurrent request cached the same text first: its vector is as good as ours.
-          if (error.code !== 11000 && !error.writeErrors) throw error;
-        });
+        ),
+        this.config.MONGODB_READ_TIMEOUT_MS,
+        'embedding cache write',
+      ).catch((error: Error & { code?: number; writeErrors?: unknown }) => {
+        // A concurrent request cached the same text first: its vector is as good as ours.
+        if (error.code !== 11000 && !error.writeErrors) this.logger.warn(`Embedding cache not written (${error.message})`);
+      });
     }
-    await this.stats.collection.updateOne(
-      { _id: STATS_ID } as never,
-      { $inc: { hits: cacheHits, misses: ids.length - cacheHits } },
-      { upsert: true },
-    );
+    await withDeadline(
+      this.stats.collection.updateOne({ _id: STATS_ID } as never, { $inc: { hits: cacheHits, misses: ids.length - cacheHits } }, { upsert: true }),
+      this.config.MONGODB_READ_TIMEOUT_MS,
+      'embedding cache stats write',
+    ).catch((error: Error) => this.logger.warn(`Embedding cache stats not written (${error.message})`));
     return { vectors: ids.map((id) => vectors.get(id) as number[]), model: reportedModel, cacheHits, spent, tracked };
   }
 

@@ -108,7 +108,8 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
         (result): TrackResult => result,
         (error: unknown): Promise<TrackResult> => this.queueFailedWrite(userId, record, error),
       ),
-      this.events.record(userId, record, { query: record.query }).then(
+      // A frozen MongoDB never answers: the event is queued for replay (idempotent) instead of holding the request.
+      this.withTimeout(this.events.record(userId, record, { query: record.query }), 'usage event write').then(
         () => undefined,
         (error: unknown) => error,
       ),
