@@ -7,7 +7,7 @@
  * Keys: KEYS[1] rolling window (hash: tokens, start), KEYS[2] calendar
  * day (tokens), KEYS[3] calendar month (micro-USD), KEYS[4] open reservations
  * (hash id -> "tokens:micros:expiresAtMs"), KEYS[5] the user's plan (hash: tier, r, d, m, f,
- * v, fresh). The plan hash is also the seed marker: while it exists, the counters above are
+ * v, fresh), KEYS[6] usage settled while the plan was missing. The plan hash is also the seed marker: while it exists, the counters above are
  * the truth (a missing window means no window is open); once Redis has lost it, every counter
  * is re-seeded from MongoDB before anything is admitted.
  */
@@ -115,14 +115,19 @@ return answer(1, wants)
  * The window starts at first use and is not extended by later use; once it is 24 h
  * old the next use starts a new one. Day and month counters are only incremented
  * once seeded from the ledger (see RESERVE_SCRIPT's -1). Without the plan hash (Redis lost
- * its data) nothing is counted: the next reservation re-seeds every counter from MongoDB,
- * where this usage is recorded.
+ * its data) the usage is kept aside in KEYS[6] and added by the seed, which may count it twice
+ * (if the ledger read already shows it) but never misses it.
  * Returns {windowTokens, windowStartMs, dayTokens, monthMicros} (-1 for a counter not seeded),
  * or {-1, -1, -1, -1} when nothing was counted.
  */
 export const SETTLE_SCRIPT = `${LIVE_RESERVATIONS}
 if ARGV[1] ~= '' then redis.call('HDEL', KEYS[4], ARGV[1]) end
-if redis.call('EXISTS', KEYS[5]) == 0 then return {-1, -1, -1, -1} end
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  redis.call('HINCRBY', KEYS[6], 'tokens', tonumber(ARGV[2]))
+  redis.call('HINCRBY', KEYS[6], 'micros', tonumber(ARGV[3]))
+  redis.call('EXPIRE', KEYS[6], tonumber(ARGV[8]))
+  return {-1, -1, -1, -1}
+end
 redis.call('EXPIRE', KEYS[5], tonumber(ARGV[8]))
 local tokens = tonumber(ARGV[2])
 local micros = tonumber(ARGV[3])
@@ -152,9 +157,11 @@ return {tonumber(redis.call('HGET', KEYS[1], 'tokens')), start, day, month}
 /**
  * Seeds a user's counters from MongoDB: the plan (kept unless the stored one is newer), and
  * the day, month and window counters where they are missing (a counter that exists already
- * counts usage the ledger may not show yet).
+ * counts usage the ledger may not show yet). After a loss of Redis's data, usage settled in
+ * the meantime (KEYS[6]) is added, and the calls this process still has in flight are held
+ * again (ARGV 17..: reservation id, "tokens:micros:expiresAtMs" pairs).
  * ARGV: tier, rolling, daily, monthlyMicros, failMode, version, freshUntilMs, planTtlSeconds,
- * dayTokens, monthMicros, windowTokens, windowStartMs (-1 = none), windowMs, dayTtlSeconds, monthTtlSeconds, now.
+ * dayTokens, monthMicros, windowTokens, windowStartMs (-1 = none), windowMs, dayTtlSeconds, monthTtlSeconds, now, ...
  */
 export const SEED_SCRIPT = `
 local known = tonumber(redis.call('HGET', KEYS[5], 'v') or '-1')
@@ -163,12 +170,24 @@ if tonumber(ARGV[6]) >= known then
   redis.call('HSET', KEYS[5], 'tier', ARGV[1], 'r', ARGV[2], 'd', ARGV[3], 'm', ARGV[4], 'f', ARGV[5], 'v', ARGV[6], 'fresh', ARGV[7])
 end
 redis.call('EXPIRE', KEYS[5], tonumber(ARGV[8]))
-redis.call('SET', KEYS[2], ARGV[9], 'EX', tonumber(ARGV[14]), 'NX')
-redis.call('SET', KEYS[3], ARGV[10], 'EX', tonumber(ARGV[15]), 'NX')
+local now = tonumber(ARGV[16])
+local extra_tokens, extra_micros = 0, 0
+if not seeded then
+  extra_tokens = tonumber(redis.call('HGET', KEYS[6], 'tokens') or '0')
+  extra_micros = tonumber(redis.call('HGET', KEYS[6], 'micros') or '0')
+  redis.call('DEL', KEYS[6])
+  for i = 17, #ARGV, 2 do
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  end
+  if #ARGV >= 17 then redis.call('PEXPIRE', KEYS[4], 3600000) end
+end
+redis.call('SET', KEYS[2], tonumber(ARGV[9]) + extra_tokens, 'EX', tonumber(ARGV[14]), 'NX')
+redis.call('SET', KEYS[3], tonumber(ARGV[10]) + extra_micros, 'EX', tonumber(ARGV[15]), 'NX')
 local start = tonumber(ARGV[12])
-if not seeded and start >= 0 and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'tokens', ARGV[11], 'start', start)
-  redis.call('PEXPIRE', KEYS[1], math.max(1, start + tonumber(ARGV[13]) - tonumber(ARGV[16])))
+if not seeded and redis.call('EXISTS', KEYS[1]) == 0 and (start >= 0 or extra_tokens > 0) then
+  if start < 0 then start = now end
+  redis.call('HSET', KEYS[1], 'tokens', tonumber(ARGV[11]) + extra_tokens, 'start', start)
+  redis.call('PEXPIRE', KEYS[1], math.max(1, start + tonumber(ARGV[13]) - now))
 end
 return 1
 `;

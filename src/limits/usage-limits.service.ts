@@ -173,6 +173,8 @@ export class UsageLimitsService implements OnModuleInit {
   private readonly calendar: UsageCalendar;
   private readonly planCache = new Map<string, { plan: UserPlan; expires: number }>();
   private readonly refreshing = new Set<string>();
+  /** Enforced reservations of this process not settled yet, per user: held again should Redis lose them. */
+  private readonly live = new Map<string, Map<string, string>>();
   private planSource?: PlanSource;
 
   constructor(
@@ -190,8 +192,8 @@ export class UsageLimitsService implements OnModuleInit {
   onModuleInit(): void {
     const client = this.redis.client;
     client.defineCommand('tlReserve', { numberOfKeys: 5, lua: RESERVE_SCRIPT });
-    client.defineCommand('tlSettle', { numberOfKeys: 5, lua: SETTLE_SCRIPT });
-    client.defineCommand('tlSeed', { numberOfKeys: 5, lua: SEED_SCRIPT });
+    client.defineCommand('tlSettle', { numberOfKeys: 6, lua: SETTLE_SCRIPT });
+    client.defineCommand('tlSeed', { numberOfKeys: 6, lua: SEED_SCRIPT });
     client.defineCommand('tlPlan', { numberOfKeys: 1, lua: PLAN_SCRIPT });
     client.defineCommand('tlState', { numberOfKeys: 5, lua: STATE_SCRIPT });
   }
@@ -288,8 +290,12 @@ export class UsageLimitsService implements OnModuleInit {
           throw new TokenLimitExceededException(limit, Number(tail[1]), Number(tail[2]), await this.resetOf(limit, userId, now), now);
         }
         if (code === 2) return open(plan);
+        const held = this.live.get(userId) ?? new Map<string, string>();
+        this.live.set(userId, held);
+        const expires = now + this.config.AI_TIMEOUT_MS * 3;
         return open(plan, true).map((reservation, index) => {
           const granted = Number(tail[index]);
+          held.set(reservation.id, `${granted}:${Math.ceil(granted * microsPerToken)}:${expires}`);
           return { ...reservation, tokens: granted, maxCompletionTokens: granted - parts[index].promptTokens };
         });
       }
@@ -307,12 +313,13 @@ export class UsageLimitsService implements OnModuleInit {
    */
   async settle(userId: string, tokens: number, costMicros: number, reservation?: Reservation): Promise<SettledWindow> {
     const untracked: SettledWindow = { ...UNTRACKED_WINDOW, dayTokens: null, monthCostMicros: null };
+    if (reservation) this.forgetLive(reservation);
     if (!this.redis.isReady) return untracked;
     const now = this.clock.now();
     const keys = this.keys(userId, now);
     try {
       const [current, start, day, month] = await (this.redis.client as RedisWithScripts).tlSettle(
-        keys.window, keys.day, keys.month, keys.reservations, keys.plan,
+        keys.window, keys.day, keys.month, keys.reservations, keys.plan, keys.unseeded,
         reservation?.enforced ? reservation.id : '', tokens, costMicros, WINDOW_MS, DAY_TTL_SECONDS, MONTH_TTL_SECONDS, now, PLAN_TTL_SECONDS,
       );
       if (Number(start) < 0) return untracked;
@@ -331,6 +338,7 @@ export class UsageLimitsService implements OnModuleInit {
 
   /** Releases a reservation whose call was never billed. */
   async release(reservation: Reservation): Promise<void> {
+    this.forgetLive(reservation);
     if (!reservation.enforced || !this.redis.isReady) return;
     const keys = this.keys(reservation.userId, this.clock.now());
     await this.redis.client.hdel(keys.reservations, reservation.id).catch(() => undefined);
@@ -377,6 +385,12 @@ export class UsageLimitsService implements OnModuleInit {
       );
     }
     return open(plan);
+  }
+
+  private forgetLive(reservation: Reservation): void {
+    const held = this.live.get(reservation.userId);
+    if (!held?.delete(reservation.id) || held.size > 0) return;
+    this.live.delete(reservation.userId);
   }
 
   private resolve(stored: StoredPlan): UserPlan {
@@ -442,10 +456,11 @@ export class UsageLimitsService implements OnModuleInit {
       : [{}, { dayTokens: 0, monthCostMicros: 0 }, []];
     const plan = this.remember(userId, this.resolve(stored), now);
     const window = replayWindow(moments, now);
+    const inFlight = [...(this.live.get(userId) ?? new Map<string, string>())].flat();
     await (this.redis.client as RedisWithScripts).tlSeed(
-      keys.window, keys.day, keys.month, keys.reservations, keys.plan,
+      keys.window, keys.day, keys.month, keys.reservations, keys.plan, keys.unseeded,
       ...planArgs(plan), (stored as StoredPlan).version ?? 0, now + this.config.PLAN_CACHE_MS, PLAN_TTL_SECONDS,
-      usage.dayTokens, usage.monthCostMicros, window.tokens, window.start, WINDOW_MS, DAY_TTL_SECONDS, MONTH_TTL_SECONDS, now,
+      usage.dayTokens, usage.monthCostMicros, window.tokens, window.start, WINDOW_MS, DAY_TTL_SECONDS, MONTH_TTL_SECONDS, now, ...inFlight,
     );
   }
 
@@ -466,6 +481,7 @@ export class UsageLimitsService implements OnModuleInit {
       month: `${tag}:month:${this.calendar.monthKey(date)}`,
       reservations: `${tag}:reservations`,
       plan: `${tag}:plan`,
+      unseeded: `${tag}:unseeded`,
     };
   }
 }
