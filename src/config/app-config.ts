@@ -202,6 +202,14 @@ export class AppConfig {
   @Min(0)
   PLAN_CACHE_MS: number = 30_000;
 
+  /**
+   * How long a request may wait for budget that only other requests' reservations hold (they
+   * settle to their actual usage, usually far less) before it is refused with 429; 0 refuses at once.
+   */
+  @IsInt()
+  @Min(0)
+  LIMIT_QUEUE_MS: number = 5_000;
+
   /** Messages of chat history kept per user and plugin (and sent with the next message). */
   @IsInt()
   @Min(0)

@@ -43,7 +43,7 @@ end
  * ARGV: now, reservationId, microsPerToken, reservationTtlMs, windowMs, parts, then a
  * min and a want per part. Part i is held as `reservationId#i`.
  * Returns {1, planFields, grant1..grantN} | {2, planFields, want1..wantN} (no limit: nothing
- * held) | {0, planFields, limitName, used, limit} | {-1} (plan or a counter not seeded), where
+ * held) | {0, planFields, limitName, used, limit, heldByOthers} | {-1} (plan or a counter not seeded), where
  * planFields = tier, rolling, daily, monthlyMicros (-1 = unlimited), failMode, stale (1/0).
  */
 export const RESERVE_SCRIPT = `${LIVE_RESERVATIONS}
@@ -80,7 +80,7 @@ for _, limit in ipairs(token_limits) do
     local current = limit[1] + reserved_tokens
     local available = limit[2] - current
     if available < grant then grant = available end
-    if grant < min then return answer(0, {limit[3], current, limit[2]}) end
+    if grant < min then return answer(0, {limit[3], current, limit[2], reserved_tokens}) end
   end
 end
 if monthly >= 0 then
@@ -90,7 +90,7 @@ if monthly >= 0 then
     local affordable = math.floor(available / micros_per_token)
     if affordable < grant then grant = affordable end
   end
-  if grant < min or available <= 0 then return answer(0, {'monthly_cost', current, monthly}) end
+  if grant < min or available <= 0 then return answer(0, {'monthly_cost', current, monthly, reserved_micros}) end
 end
 local total = 0
 for i = 1, parts do total = total + wants[i] end

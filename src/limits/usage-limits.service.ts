@@ -265,10 +265,13 @@ export class UsageLimitsService implements OnModuleInit {
       }));
     if (!this.redis.isReady) return this.unenforced(await this.planOf(userId), open);
 
-    const now = this.clock.now();
+    let now = this.clock.now();
+    const waitUntil = now + this.config.LIMIT_QUEUE_MS;
     const keys = this.keys(userId, now);
+    let minTokens = 0;
     const bounds = parts.flatMap((part) => {
       const hold = part.reserveCompletionTokens ?? part.maxCompletionTokens;
+      minTokens += part.promptTokens + Math.min(MIN_COMPLETION_TOKENS, hold);
       return [part.promptTokens + Math.min(MIN_COMPLETION_TOKENS, hold), part.promptTokens + hold];
     });
     try {
@@ -287,7 +290,17 @@ export class UsageLimitsService implements OnModuleInit {
         const tail = result.slice(7);
         if (code === 0) {
           const limit = tail[0] as LimitName;
-          throw new TokenLimitExceededException(limit, Number(tail[1]), Number(tail[2]), await this.resetOf(limit, userId, now), now);
+          const [current, max, held] = [Number(tail[1]), Number(tail[2]), Number(tail[3])];
+          // Room that only other requests' reservations fill frees up when they settle (to their
+          // usually far smaller actual usage): wait for it rather than refuse a burst wholesale.
+          const need = limit === 'monthly_cost' ? Math.ceil(minTokens * microsPerToken) : minTokens;
+          if (held > 0 && current - held + need <= max && this.clock.now() < waitUntil) {
+            await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+            now = this.clock.now();
+            attempt -= 1;
+            continue;
+          }
+          throw new TokenLimitExceededException(limit, current, max, await this.resetOf(limit, userId, now), now);
         }
         if (code === 2) return open(plan);
         const held = this.live.get(userId) ?? new Map<string, string>();
