@@ -170,6 +170,54 @@ describe(`${UsageLimitsService.name} faults`, () => {
     }, 180_000);
   });
 
+  describe('at the edge of a limit', () => {
+    let testApp: TestApp;
+
+    beforeAll(async () => {
+      testApp = await createTestApp(providerConfig(fake));
+    }, 120_000);
+
+    afterAll(async () => {
+      await testApp?.close();
+    });
+
+    it('bills no chat message and then refuses it: intent and answer are reserved together', async () => {
+      fake.reset();
+      const user = 'edge-chat-user';
+      const limit = 1_500;
+      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: limit }).expect(200);
+      const responses = await Promise.all(
+        Array.from({ length: 40 }, (_, n) => testApp.api().post('/chat/message').send({ message: `hi ${n}`, username: user })),
+      );
+      const counts = tally(responses);
+      const ledger = await ledgerOf(testApp.db, user);
+      const providerCalls = fake.requests.filter((received) => received.path === '/v1/chat/completions').length;
+      report(`chat at the edge: limit ${limit}, 40 messages -> ${JSON.stringify(counts)}, provider calls ${providerCalls}, ledger records ${ledger.requestCount}, day total ${ledger.dayTokens}`);
+      expect(Object.keys(counts).filter((status) => status !== '200' && status !== '429')).toEqual([]);
+      expect(counts['429']).toBeGreaterThan(0);
+      // Every billed call belongs to an answered message: two each, none for a refused one.
+      expect(providerCalls).toBe(2 * counts['200']);
+      expect(ledger.requestCount).toBe(2 * counts['200']);
+      expect(ledger.dayTokens).toBeLessThanOrEqual(limit);
+    }, 120_000);
+
+    it('without max_tokens reserves AI_RESERVE_COMPLETION_TOKENS, not the whole budget, and never overshoots', async () => {
+      const user = 'edge-default-user';
+      const limit = 3_000;
+      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: limit }).expect(200);
+      const responses = await Promise.all(
+        Array.from({ length: 200 }, (_, n) => testApp.api().post('/v1/chat/completions').send({ model: MODEL, user, messages: [{ role: 'user', content: `hi ${n}` }] })),
+      );
+      const counts = tally(responses);
+      const used = (await ledgerOf(testApp.db, user)).dayTokens;
+      report(`no max_tokens: limit ${limit}, 200 requests -> ${JSON.stringify(counts)}, used ${used}, overshoot ${Math.max(0, used - limit)}`);
+      expect(Object.keys(counts).filter((status) => status !== '200' && status !== '429')).toEqual([]);
+      // The issue measured 4 of 200 admitted (each reserved all that remained).
+      expect(counts['200']).toBeGreaterThan(4);
+      expect(used).toBeLessThanOrEqual(limit);
+    }, 120_000);
+  });
+
   describe('MongoDB cut, frozen and restored during load', () => {
     let mongo: { child: ChildProcess; uri: string };
     let proxy: TcpProxy;
