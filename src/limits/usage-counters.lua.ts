@@ -43,13 +43,14 @@ end
  * ARGV: now, reservationId, microsPerToken, reservationTtlMs, windowMs, parts, then a
  * min and a want per part. Part i is held as `reservationId#i`.
  * Returns {1, planFields, grant1..grantN} | {2, planFields, want1..wantN} (no limit: nothing
- * held) | {0, planFields, limitName, used, limit, heldByOthers} | {-1} (plan or a counter not seeded), where
+ * held) | {0, planFields, limitName, used, limit, heldByOthers} | {-1, planMissing (1/0)} (the plan, or a
+ * new day's or month's counter, not seeded), where
  * planFields = tier, rolling, daily, monthlyMicros (-1 = unlimited), failMode, stale (1/0).
  */
 export const RESERVE_SCRIPT = `${LIVE_RESERVATIONS}
 local now = tonumber(ARGV[1])
 local plan = redis.call('HMGET', KEYS[5], 'tier', 'r', 'd', 'm', 'f', 'fresh')
-if not plan[1] then return {-1} end
+if not plan[1] then return {-1, 1} end
 local rolling, daily, monthly = tonumber(plan[2]), tonumber(plan[3]), tonumber(plan[4])
 local stale = 0
 if tonumber(plan[6] or '0') <= now then stale = 1 end
@@ -69,8 +70,8 @@ for i = 1, parts do
   grant = grant + wants[i]
 end
 if rolling < 0 and daily < 0 and monthly < 0 then return answer(2, wants) end
-if daily >= 0 and redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
-if monthly >= 0 and redis.call('EXISTS', KEYS[3]) == 0 then return {-1} end
+if daily >= 0 and redis.call('EXISTS', KEYS[2]) == 0 then return {-1, 0} end
+if monthly >= 0 and redis.call('EXISTS', KEYS[3]) == 0 then return {-1, 0} end
 local reserved_tokens, reserved_micros = live_reservations(KEYS[4], now)
 local micros_per_token = tonumber(ARGV[3])
 local in_window = window_tokens(KEYS[1], now, tonumber(ARGV[5]))

@@ -282,7 +282,7 @@ export class UsageLimitsService implements OnModuleInit {
         );
         const code = Number(result[0]);
         if (code === -1) {
-          await this.seed(userId, keys, now);
+          await this.seed(userId, keys, now, Number(result[1]) === 1);
           continue;
         }
         const plan = this.remember(userId, planFromFields(result.slice(1, 6)), now);
@@ -457,14 +457,15 @@ export class UsageLimitsService implements OnModuleInit {
    * ledger, and the rolling window replayed from the usage events of the last two windows.
    * Throws when MongoDB cannot be read (the caller then applies the tier's fail mode).
    */
-  private async seed(userId: string, keys: ReturnType<UsageLimitsService['keys']>, now: number): Promise<void> {
+  private async seed(userId: string, keys: ReturnType<UsageLimitsService['keys']>, now: number, lost: boolean): Promise<void> {
     const date = new Date(now);
     const source = this.planSource;
     const [stored, usage, moments] = source
       ? await Promise.all([
           source.planOf(userId),
           source.periodUsage(userId, this.calendar.dayKey(date), this.calendar.monthKey(date)),
-          source.usageSince(userId, new Date(now - 2 * WINDOW_MS)),
+          // Only a user whose plan is gone (Redis lost its data) needs the window replayed; a new day's counter does not.
+          lost ? source.usageSince(userId, new Date(now - 2 * WINDOW_MS)) : [],
         ])
       : [{}, { dayTokens: 0, monthCostMicros: 0 }, []];
     const plan = this.remember(userId, this.resolve(stored), now);
