@@ -12,6 +12,8 @@ import { createTestApp, TEST_ADMIN_KEY, TestApp } from './support/test-app';
 import { startTestDatabase, testMongoUri } from './support/test-database';
 
 const MODEL = 'fault-model';
+/** How long a cold start of the service may take on a loaded machine. */
+const SERVICE_START_MS = 90_000;
 const ROOT = join(__dirname, '..');
 
 /** Fast failure while MongoDB is unreachable, so outage requests are answered within about a second. */
@@ -310,9 +312,6 @@ describe('Ledger faults', () => {
     }, 4 * SERVICE_START_MS);
   });
 });
-
-/** How long a cold start of the service may take on a loaded machine. */
-const SERVICE_START_MS = 90_000;
 
 async function freePort(): Promise<number> {
   const server = createServer();

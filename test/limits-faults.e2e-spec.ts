@@ -276,7 +276,7 @@ describe(`${UsageLimitsService.name} faults`, () => {
           latencies.push(Date.now() - started);
           done += 1;
           if (response.status >= 500) failures.push({ path, status: response.status, body: response.body });
-          const tracking = response.body?.tokenUsage?.trackingEnabled ?? response.headers['x-token-ledger-tracking'];
+          const tracking = response.body?.tokenUsage?.trackingEnabled ?? response.headers['x-token-ledger-tracking-enabled'];
           if (tracking === false || tracking === 'false') untracked.count += 1;
         }
       };
@@ -310,6 +310,8 @@ describe(`${UsageLimitsService.name} faults`, () => {
           `provider calls ${billed}, ledger records ${recorded}, lost ${lost}, double ${double}, latency p50 ${latencies[Math.floor(total / 2)]} ms, max ${latencies.at(-1)} ms`,
       );
       expect(failures).toEqual([]);
+      // The outages did reach requests: they were answered with trackingEnabled false, their records queued.
+      expect(untracked.count).toBeGreaterThan(0);
       expect({ lost, double }).toEqual({ lost: 0, double: 0 });
       expect(new Set(applied).size).toBe(applied.length);
       // The issue's guard: a frozen MongoDB stalled requests for 21 s.

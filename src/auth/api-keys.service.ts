@@ -1,7 +1,7 @@
 import { BadRequestException, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
-import { withDeadline } from '../common/deadline';
+import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { API_KEY_FORMAT, generateApiKey, hashApiKey, secretsEqual } from './api-key';
 import { ApiKey } from './api-key.schema';
@@ -77,7 +77,7 @@ export class ApiKeysService {
 
     let stored: StoredKey | null;
     try {
-      stored = await withDeadline(this.keys.findOne({ hash }).lean<StoredKey>().exec(), this.config.MONGODB_READ_TIMEOUT_MS, 'API key lookup');
+      stored = await withinDeadline(this.keys.db, this.config.MONGODB_READ_TIMEOUT_MS, 'API key lookup', () => this.keys.findOne({ hash }).lean<StoredKey>().exec());
     } catch (error) {
       // MongoDB down or frozen: a key this process validated before keeps working (last known).
       if (cached) return { principal: cached.principal };

@@ -4,7 +4,7 @@ import { Model } from 'mongoose';
 import { AiService } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import type { ChatMessage } from '../ai/ai-provider.interface';
-import { withDeadline } from '../common/deadline';
+import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { summariseTracking } from '../token-tracking/token-usage-summary';
 import { ChatConversation, ConversationMessage } from './chat-conversation.schema';
@@ -82,10 +82,8 @@ export class ChatService {
   /** MongoDB down or frozen: the message is answered without history (documented fallback). */
   private async history(username: string, pluginName: string): Promise<ChatMessage[]> {
     try {
-      const conversation = await withDeadline(
+      const conversation = await withinDeadline(this.conversations.db, this.config.MONGODB_READ_TIMEOUT_MS, 'chat history read', () =>
         this.conversations.findOne({ username, pluginName }, { messages: 1 }).lean<Pick<ChatConversation, 'messages'>>().exec(),
-        this.config.MONGODB_READ_TIMEOUT_MS,
-        'chat history read',
       );
       return (conversation?.messages ?? []).map(({ role, content }) => ({ role, content }));
     } catch (error) {
@@ -101,14 +99,12 @@ export class ChatService {
       { role: 'assistant', content: answer, at: now },
     ];
     // The answer was billed: a history that cannot be written never turns it into an error.
-    await withDeadline(
+    await withinDeadline(this.conversations.db, this.config.MONGODB_READ_TIMEOUT_MS, 'chat history write', () =>
       this.conversations.updateOne(
         { username, pluginName },
         { $push: { messages: { $each: messages, $slice: -this.config.CHAT_HISTORY_LIMIT } }, $set: { updatedAt: now } },
         { upsert: true },
       ),
-      this.config.MONGODB_READ_TIMEOUT_MS,
-      'chat history write',
     ).catch((error: Error) => this.logger.warn(`Chat history of ${username} not written (${error.message})`));
   }
 }

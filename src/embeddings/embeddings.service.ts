@@ -5,7 +5,7 @@ import { Model } from 'mongoose';
 import { AiService, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import { TokenizerService } from '../ai/tokenizer.service';
-import { withDeadline } from '../common/deadline';
+import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import type { OperationType, TrackResult } from '../token-tracking/usage-record';
 import { DeleteResourceResponseDto } from './dto/delete-resource-response.dto';
@@ -93,10 +93,8 @@ export class EmbeddingsService {
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
     const ids = texts.map((text) => `${model}|${createHash('sha256').update(text).digest('hex')}`);
     // MongoDB down or frozen: every text is a miss (embedded and billed) rather than an error.
-    const cached = await withDeadline(
+    const cached = await withinDeadline(this.cache.db, this.config.MONGODB_READ_TIMEOUT_MS, 'embedding cache read', () =>
       this.cache.collection.find({ _id: { $in: [...new Set(ids)] } } as never).toArray(),
-      this.config.MONGODB_READ_TIMEOUT_MS,
-      'embedding cache read',
     ).catch((error: Error) => {
       this.logger.warn(`Embedding cache not read (${error.message}); embedding every text`);
       return [];
@@ -119,22 +117,18 @@ export class EmbeddingsService {
       const now = new Date();
       missing.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
       // The embeddings were billed: a cache that cannot be written never turns them into an error.
-      await withDeadline(
+      await withinDeadline(this.cache.db, this.config.MONGODB_READ_TIMEOUT_MS, 'embedding cache write', () =>
         this.cache.collection.insertMany(
           missing.map((id, index) => ({ _id: id, model, vector: embedded.vectors[index], tokens: perText, createdAt: now })) as never[],
           { ordered: false },
         ),
-        this.config.MONGODB_READ_TIMEOUT_MS,
-        'embedding cache write',
       ).catch((error: Error & { code?: number; writeErrors?: unknown }) => {
         // A concurrent request cached the same text first: its vector is as good as ours.
         if (error.code !== 11000 && !error.writeErrors) this.logger.warn(`Embedding cache not written (${error.message})`);
       });
     }
-    await withDeadline(
+    await withinDeadline(this.stats.db, this.config.MONGODB_READ_TIMEOUT_MS, 'embedding cache stats write', () =>
       this.stats.collection.updateOne({ _id: STATS_ID } as never, { $inc: { hits: cacheHits, misses: ids.length - cacheHits } }, { upsert: true }),
-      this.config.MONGODB_READ_TIMEOUT_MS,
-      'embedding cache stats write',
     ).catch((error: Error) => this.logger.warn(`Embedding cache stats not written (${error.message})`));
     return { vectors: ids.map((id) => vectors.get(id) as number[]), model: reportedModel, cacheHits, spent, tracked };
   }

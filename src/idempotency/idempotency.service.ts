@@ -3,7 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import { createHash } from 'node:crypto';
 import { Model } from 'mongoose';
 import { Clock } from '../common/clock';
-import { withDeadline } from '../common/deadline';
+import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { IdempotencyRecord } from './idempotency-record.schema';
 
@@ -79,7 +79,7 @@ export class IdempotencyService {
       local.outcome = { statusCode, body };
       return;
     }
-    await this.stored(this.records.collection.updateOne({ _id: id as never }, { $set: { state: 'done', statusCode, body } }), 'idempotency write').catch(
+    await this.stored(() => this.records.collection.updateOne({ _id: id as never }, { $set: { state: 'done', statusCode, body } }), 'idempotency write').catch(
       (error: Error) => this.logger.warn(`Idempotency record not completed (${error.message}); a retry may run again`),
     );
   }
@@ -87,7 +87,7 @@ export class IdempotencyService {
   /** A failed first request frees its key, so the client's retry runs again. */
   async release(id: string): Promise<void> {
     if (this.local.delete(id)) return;
-    await this.stored(this.records.collection.deleteOne({ _id: id as never, state: 'pending' }), 'idempotency release').catch(
+    await this.stored(() => this.records.collection.deleteOne({ _id: id as never, state: 'pending' }), 'idempotency release').catch(
       (error: Error) => this.logger.warn(`Idempotency record not released (${error.message})`),
     );
   }
@@ -104,8 +104,8 @@ export class IdempotencyService {
     return { kind: 'replay', ...local.outcome };
   }
 
-  private stored<T>(operation: Promise<T>, what: string): Promise<T> {
-    return withDeadline(operation, this.config.MONGODB_READ_TIMEOUT_MS, what);
+  private stored<T>(run: () => Promise<T>, what: string): Promise<T> {
+    return withinDeadline(this.records.db, this.config.MONGODB_READ_TIMEOUT_MS, what, run);
   }
 
   private async claimStored(id: string, key: string, fingerprint: string): Promise<Claim> {
@@ -114,14 +114,14 @@ export class IdempotencyService {
       const now = new Date(this.clock.now());
       try {
         await this.stored(
-          this.records.collection.insertOne({ _id: id as never, fingerprint, state: 'pending', createdAt: now, expiresAt: new Date(now.getTime() + KEY_LIFETIME_MS) }),
+          () => this.records.collection.insertOne({ _id: id as never, fingerprint, state: 'pending', createdAt: now, expiresAt: new Date(now.getTime() + KEY_LIFETIME_MS) }),
           'idempotency claim',
         );
         return { kind: 'first', id };
       } catch (error) {
         if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
       }
-      const existing = await this.stored(this.records.collection.findOne({ _id: id as never }), 'idempotency read');
+      const existing = await this.stored(() => this.records.collection.findOne({ _id: id as never }), 'idempotency read');
       if (!existing) continue; // released between our insert and read: claim again
       if (existing.fingerprint !== fingerprint) {
         throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);

@@ -5,6 +5,7 @@ import { MongoBulkWriteError } from 'mongodb';
 import { Model } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
+import { isUnanswering, markUnanswering } from '../common/deadline';
 import { GroupCommit } from '../common/group-commit';
 import { USER_ID_PATTERN } from '../common/user-id';
 import { TierLimits } from '../limits/tier-limits';
@@ -103,16 +104,23 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     const totals = totalsOf(record);
     // Ledger, usage event and rolling window are written side by side. A failed ledger or
     // event write queues the record; replay re-applies both, each idempotent by recordId.
+    // A write that just waited out its whole timeout means MongoDB is down or frozen: for a moment
+    // records go straight to the outbox (replayed, idempotent) instead of each waiting again.
+    const skip = isUnanswering(this.usage.db);
     const [ledger, eventError, window] = await Promise.all([
-      this.trackTokenUsage(userId, record).then(
-        (result): TrackResult => result,
-        (error: unknown): Promise<TrackResult> => this.queueFailedWrite(userId, record, error),
-      ),
+      skip
+        ? this.queueFailedWrite(userId, record, new LedgerWriteError('MongoDB is not answering'))
+        : this.trackTokenUsage(userId, record).then(
+            (result): TrackResult => result,
+            (error: unknown): Promise<TrackResult> => this.queueFailedWrite(userId, record, error),
+          ),
       // A frozen MongoDB never answers: the event is queued for replay (idempotent) instead of holding the request.
-      this.withTimeout(this.events.record(userId, record, { query: record.query }), 'usage event write').then(
-        () => undefined,
-        (error: unknown) => error,
-      ),
+      skip
+        ? undefined
+        : this.withTimeout(this.events.record(userId, record, { query: record.query }), 'usage event write').then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
       this.limits.settle(userId, totals.totalTokens, totals.costMicros, reservation),
     ]);
     if (eventError !== undefined && ledger.trackingEnabled) {
@@ -400,9 +408,16 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   }
 
   private withTimeout<T>(operation: Promise<T>, what = 'ledger write', ms = this.config.LEDGER_WRITE_TIMEOUT_MS): Promise<T> {
+    if (ms < this.config.LEDGER_WRITE_TIMEOUT_MS && isUnanswering(this.usage.db)) {
+      operation.catch(() => undefined);
+      return Promise.reject(new LedgerWriteError(`${what} skipped: MongoDB is not answering`));
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new LedgerWriteError(`${what} timed out after ${ms} ms`)), ms);
+      timer = setTimeout(() => {
+        if (ms >= this.config.LEDGER_WRITE_TIMEOUT_MS) markUnanswering(this.usage.db);
+        reject(new LedgerWriteError(`${what} timed out after ${ms} ms`));
+      }, ms);
     });
     return Promise.race([operation, timeout]).finally(() => clearTimeout(timer));
   }
