@@ -294,10 +294,14 @@ describe(`${UsageLimitsService.name} faults`, () => {
       await Promise.all([...Array.from({ length: workers }, worker), phases]);
       const loadMs = Date.now() - started;
 
+      let lastReady: unknown;
       await waitFor('the outbox to drain into the ledger', async () => {
         const ready = await testApp.api().get('/health/ready');
+        lastReady = { status: ready.status, body: ready.body };
         return ready.status === 200 && ready.body.outbox?.records === 0;
-      }, 120_000);
+      }, 120_000).catch((error: Error) => {
+        throw new Error(`${error.message}; last /health/ready: ${JSON.stringify(lastReady)}`);
+      });
       const billed = fake.requests.filter((received) => received.path === '/v1/chat/completions' || received.path === '/v1/embeddings').length;
       const documents = (await mongoClientFor(mongo.uri, dbName, async (db) => db.collection('user_token_usage').find({}).toArray()));
       const recorded = documents.reduce((sum, document) => sum + (document.requestCount ?? 0), 0);
