@@ -133,7 +133,8 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   /** The ledger record and its usage event, both idempotent by recordId: how the outbox replays. */
   async applyRecord(userId: string, record: UsageRecord & { recordId: string; occurredAt: Date }): Promise<TrackedResult> {
     const result = await this.trackTokenUsage(userId, record);
-    await this.events.record(userId, record, { query: record.query });
+    // Bounded like the live path: an event write that never answers must not hold the replay pass forever.
+    await this.withTimeout(this.events.record(userId, record, { query: record.query }), 'usage event write');
     return result;
   }
 

@@ -21,12 +21,14 @@ export async function waitFor(what: string, probe: () => Promise<boolean> | bool
 }
 
 /** The in-process MongoDB-wire server standalone in a child process (several apps share it; it can be frozen). */
-export async function startMongoChild(): Promise<{ child: ChildProcess; uri: string }> {
+export async function startMongoChild(): Promise<{ child: ChildProcess; uri: string; output(): string }> {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', join(ROOT, 'bench/support/mongo-child.ts')], {
     cwd: ROOT,
     env: { ...process.env, SWCRC: 'true' },
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let errors = '';
+  child.stderr!.on('data', (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-4_000)));
   const uri = await new Promise<string>((resolve, reject) => {
     let buffer = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -36,7 +38,7 @@ export async function startMongoChild(): Promise<{ child: ChildProcess; uri: str
     });
     child.once('exit', (code) => reject(new Error(`mongo child exited with ${code}`)));
   });
-  return { child, uri };
+  return { child, uri, output: () => `exit ${child.exitCode ?? child.signalCode ?? 'none'}; stderr: ${errors}` };
 }
 
 /** A redis-server of the test's own, without persistence: a restart comes back empty. */
