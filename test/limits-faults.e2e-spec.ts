@@ -303,8 +303,13 @@ describe(`${UsageLimitsService.name} faults`, () => {
         const ready = await testApp.api().get('/health/ready');
         lastReady = { status: ready.status, body: ready.body };
         return ready.status === 200 && ready.body.outbox?.records === 0;
-      }, 120_000).catch((error: Error) => {
-        throw new Error(`${error.message}; last /health/ready: ${JSON.stringify(lastReady)}; mongo child: ${mongo.output()}`);
+      }, 120_000).catch(async (error: Error) => {
+        // Tells a server that stopped answering from an app (driver, proxy) that stopped reaching it.
+        const direct = await mongoClientFor(mongo.uri, dbName, (db) => db.command({ ping: 1 })).then(
+          () => 'answers a direct ping',
+          (pingError: Error) => `no direct ping (${pingError.message})`,
+        );
+        throw new Error(`${error.message}; last /health/ready: ${JSON.stringify(lastReady)}; mongo child: ${mongo.output()}, ${direct}`);
       });
       const billed = fake.requests.filter((received) => received.path === '/v1/chat/completions' || received.path === '/v1/embeddings').length;
       const documents = (await mongoClientFor(mongo.uri, dbName, async (db) => db.collection('user_token_usage').find({}).toArray()));
@@ -329,7 +334,7 @@ describe(`${UsageLimitsService.name} faults`, () => {
 });
 
 async function mongoClientFor<T>(uri: string, dbName: string, use: (db: Db) => Promise<T>): Promise<T> {
-  const client = await MongoClient.connect(uri, { directConnection: true });
+  const client = await MongoClient.connect(uri, { directConnection: true, serverSelectionTimeoutMS: 5_000 });
   try {
     return await use(client.db(dbName));
   } finally {
