@@ -17,6 +17,8 @@ const PLAN_TTL_SECONDS = 2 * 24 * 3600;
 const UNTRACKED_WINDOW: WindowState = Object.freeze({ trackingEnabled: false, currentUsage: 0, resetAt: null });
 /** Smallest completion worth calling the provider for when a limit forces max_tokens down. */
 export const MIN_COMPLETION_TOKENS = 16;
+/** After a failed refresh of a stale plan (MongoDB down), how long before the next try. */
+const REFRESH_RETRY_MS = 5_000;
 
 export type LimitName = 'rolling_24h_tokens' | 'daily_tokens' | 'monthly_cost';
 
@@ -447,9 +449,14 @@ export class UsageLimitsService implements OnModuleInit {
     if (!this.planSource || this.refreshing.has(userId)) return;
     this.refreshing.add(userId);
     // MongoDB down: the plan held in Redis keeps serving (the last known plan, for every instance).
-    void this.pushPlan(userId)
-      .catch((error: Error) => this.logger.warn(`Plan of ${userId} not refreshed (${error.message}); keeping the last known one`))
-      .finally(() => this.refreshing.delete(userId));
+    void this.pushPlan(userId).then(
+      () => this.refreshing.delete(userId),
+      (error: Error) => {
+        this.logger.warn(`Plan of ${userId} not refreshed (${error.message}); keeping the last known one`);
+        // Tried again after a pause, not on every request of an outage.
+        setTimeout(() => this.refreshing.delete(userId), REFRESH_RETRY_MS).unref();
+      },
+    );
   }
 
   /**
