@@ -309,7 +309,11 @@ describe(`${UsageLimitsService.name} faults`, () => {
           () => 'answers a direct ping',
           (pingError: Error) => `no direct ping (${pingError.message})`,
         );
-        throw new Error(`${error.message}; last /health/ready: ${JSON.stringify(lastReady)}; mongo child: ${mongo.output()}, ${direct}`);
+        const proxied = await mongoClientFor(`mongodb://127.0.0.1:${proxy.port}/`, dbName, (db) => db.command({ ping: 1 })).then(
+          () => 'a new client through the proxy answers',
+          (pingError: Error) => `a new client through the proxy fails (${pingError.message})`,
+        );
+        throw new Error(`${error.message}; last /health/ready: ${JSON.stringify(lastReady)}; mongo child: ${mongo.output()}, ${direct}, ${proxied}`);
       });
       const billed = fake.requests.filter((received) => received.path === '/v1/chat/completions' || received.path === '/v1/embeddings').length;
       const documents = (await mongoClientFor(mongo.uri, dbName, async (db) => db.collection('user_token_usage').find({}).toArray()));
