@@ -9,7 +9,7 @@ import type {
   ProviderStreamEvent,
   ProviderUsage,
 } from './ai-provider.interface';
-import { hashedEmbedding } from './hashed-embedding';
+import { hashedEmbeddingAsync } from './hashed-embedding';
 import { TokenizerService } from './tokenizer.service';
 
 export const SIMULATED = 'simulated';
@@ -74,8 +74,10 @@ export class SimulatedProvider implements AiProvider {
     const started = performance.now();
     throwIfAborted(signal);
     const promptTokens = await this.tokenizer.countTextsAsync(inputs, model);
+    const vectors: number[][] = [];
+    for (const input of inputs) vectors.push(await hashedEmbeddingAsync(input));
     return {
-      vectors: inputs.map((input) => hashedEmbedding(input)),
+      vectors,
       model: SIMULATED,
       provider: SIMULATED,
       usage: { promptTokens, totalTokens: promptTokens },

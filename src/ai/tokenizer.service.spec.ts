@@ -84,6 +84,26 @@ describe(TokenizerService.name, () => {
     expect(turns).toBeGreaterThan(1);
   });
 
+  // Each short count finishes within one slice, and awaiting it is only a microtask: without a
+  // budget shared across calls, a loop over many of them would never hand the event loop back.
+  it('hands the event loop back during a loop of many short counts', async () => {
+    const texts = Array.from({ length: 20_000 }, (_, index) => `${index} quick brown fox`);
+    tokenizer.countText('load the encoding first', 'gpt-4o');
+    let turns = 0;
+    let counting = true;
+    const spin = () => {
+      turns++;
+      if (counting) setImmediate(spin);
+    };
+    setImmediate(spin);
+    let offsets = 0;
+    for (const text of texts) offsets += (await tokenizer.tokenOffsetsAsync(text, 'gpt-4o')).length;
+    counting = false;
+    expect(offsets).toBeGreaterThan(texts.length);
+    // Some hundreds of milliseconds of counting: one turn every SLICE_MS (8 ms) gives dozens.
+    expect(turns).toBeGreaterThanOrEqual(10);
+  });
+
   it('counts special-token text as ordinary text instead of throwing', () => {
     expect(tokenizer.countText('<|endoftext|>', 'gpt-4')).toBe(7);
     expect(tokenizer.countText('<|endoftext|>', 'gpt-4o')).toBe(7);

@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ChatMessage } from '../../src/ai/ai-provider.interface';
-import { hashedEmbedding } from '../../src/ai/hashed-embedding';
+import { hashedEmbeddingAsync } from '../../src/ai/hashed-embedding';
 import { TokenizerService } from '../../src/ai/tokenizer.service';
 
 /** Appears in every error body the fake sends, so tests can assert it never reaches a client. */
@@ -405,10 +405,11 @@ export class FakeProviderServer {
           ...(scripted.cost !== undefined ? { cost: scripted.cost } : {}),
           ...(scripted.usage ?? {}),
         };
-    // One input per turn of the event loop: this server shares its process with the app under test.
+    // Hashed in short steps: this server shares its process with the app under test, whose event
+    // loop a 200k-character input would otherwise hold for tens of milliseconds.
     const data: Array<{ object: 'embedding'; index: number; embedding: string | number[] }> = [];
     for (const [index, input] of inputs.entries()) {
-      const vector = hashedEmbedding(input, dimensions);
+      const vector = await hashedEmbeddingAsync(input, dimensions);
       data.push({ object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector });
       await new Promise((resolve) => setImmediate(resolve));
     }
