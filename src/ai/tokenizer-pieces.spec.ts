@@ -1,17 +1,6 @@
 import { get_encoding, Tiktoken } from 'tiktoken';
+import { seededRandom } from '../../test/support/openapi-fuzz';
 import { MAX_PIECE_CHARS, MAX_RUN_CHARS, tokenizerPieces } from './tokenizer-pieces';
-
-/** Small seeded PRNG (mulberry32), so a failing text can be reproduced. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Every kind of character the encodings' patterns treat differently, repeated so runs form.
 const ALPHABET = ['a', 'B', 'z', 'É', 'ß', '7', '42', ' ', ' ', '  ', '\t', '\n', '\r\n', '\n\n', '/', "'s", "'", 'll', '!', '.', ',', '{', '"', '中', '文', '😀', '\u00a0', '\u0085', '\u2028', '\u3000', '\u0301', '-'];
@@ -28,7 +17,7 @@ describe(tokenizerPieces.name, () => {
 
   it.each(Object.keys(encoders))('cuts only where %s starts a new word, so the counts add up exactly', (encoding) => {
     const encoder = encoders[encoding];
-    const next = random(16);
+    const next = seededRandom(16);
     for (let round = 0; round < 300; round++) {
       const text = randomText(next, 50 + Math.floor(next() * 400));
       // Tiny limits put a cut at nearly every allowed place; runs longer than the text are never force-cut.

@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { RepriceReportDto } from '../repricing/dto/reprice.dto';
 import { UsageApiClient } from './usage-api.client';
-import { CliError, CliOutput, DEFAULT_URL, EXIT } from './usage-cli-options';
+import { CliError, CliOutput, EXIT, parseUrl, withServiceOptions } from './usage-cli-options';
 
 export const REPRICE_PATH = '/api/usage/reprice';
 
@@ -36,18 +36,8 @@ function parseDate(name: string): (value: string) => string {
   };
 }
 
-function parseUrl(value: string): URL {
-  try {
-    const url = new URL(value);
-    if (url.protocol === 'http:' || url.protocol === 'https:') return url;
-  } catch {
-    // fall through
-  }
-  throw new InvalidArgumentError('must be an http(s) URL such as http://localhost:3000');
-}
-
 function program(output: CliOutput): Command {
-  return new Command('token-usage reprice')
+  const command = new Command('token-usage reprice')
     .description("Re-price a period's usage after a price catalogue fix (dry run unless --apply).")
     .addOption(new Option('--from <date>', 'start of the period (inclusive)').argParser(parseDate('--from')).makeOptionMandatory())
     .addOption(new Option('--to <date>', 'end of the period (exclusive)').argParser(parseDate('--to')).makeOptionMandatory())
@@ -55,15 +45,8 @@ function program(output: CliOutput): Command {
     .addOption(new Option('--model <name>', 'only events of this model, as recorded'))
     .addOption(new Option('--dry-run', 'print the difference without changing anything (the default)'))
     .addOption(new Option('--apply', 'change the records').conflicts('dryRun'))
-    .addOption(new Option('--json', "print the service's report as JSON"))
-    .addOption(new Option('--url <url>', "the service's base URL").env('TOKEN_LEDGER_URL').default(DEFAULT_URL).argParser(parseUrl))
-    .addOption(new Option('--api-key <key>', 'API key (an admin key)').env('TOKEN_LEDGER_API_KEY'))
-    .helpOption('-h, --help', 'show this help')
-    .addHelpText('after', HELP_FOOTER)
-    .showHelpAfterError('(run with --help for every option)')
-    .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({ writeOut: output.writeOut, writeErr: output.writeErr });
+    .addOption(new Option('--json', "print the service's report as JSON"));
+  return withServiceOptions(command, output, { apiKeyHelp: 'API key (an admin key)', helpFooter: HELP_FOOTER });
 }
 
 export function parseRepriceOptions(argv: string[], output: CliOutput): RepriceCliOptions | number {

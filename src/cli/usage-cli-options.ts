@@ -74,7 +74,7 @@ function parseDays(value: string): number {
   return Number(value);
 }
 
-function parseUrl(value: string): URL {
+export function parseUrl(value: string): URL {
   let url: URL;
   try {
     url = new URL(value);
@@ -93,17 +93,23 @@ function nonEmpty(name: string): (value: string) => string {
 }
 
 function program(output: CliOutput): Command {
-  return new Command('token-usage')
+  const command = new Command('token-usage')
     .description("Token usage and cost from a running token-ledger service: totals, by operation type, by model and by day; CSV export of usage events.")
     .addOption(new Option('--days <n>', `calendar days ending today, in the service's USAGE_TIMEZONE (1-${MAX_DAYS})`).default(7).argParser(parseDays))
     .addOption(new Option('--user <id>', 'one user (default: every user for an admin key, the own user for a user key)').argParser(nonEmpty('user')))
     .addOption(new Option('--operation <type>', 'only this operation type, e.g. rag_answer, embedding, chat_info').argParser(nonEmpty('operation')))
     .addOption(new Option('--model <name>', 'only this model, e.g. openai/gpt-4o-mini').argParser(nonEmpty('model')))
-    .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('table'))
+    .addOption(new Option('--format <format>', 'output format').choices(FORMATS).default('table'));
+  return withServiceOptions(command, output, { apiKeyHelp: 'API key', helpFooter: HELP_FOOTER });
+}
+
+/** The options and behaviour every token-usage command shares: where the service is, the key, help and errors. */
+export function withServiceOptions(command: Command, output: CliOutput, texts: { apiKeyHelp: string; helpFooter: string }): Command {
+  return command
     .addOption(new Option('--url <url>', "the service's base URL").env('TOKEN_LEDGER_URL').default(DEFAULT_URL).argParser(parseUrl))
-    .addOption(new Option('--api-key <key>', 'API key').env('TOKEN_LEDGER_API_KEY'))
+    .addOption(new Option('--api-key <key>', texts.apiKeyHelp).env('TOKEN_LEDGER_API_KEY'))
     .helpOption('-h, --help', 'show this help')
-    .addHelpText('after', HELP_FOOTER)
+    .addHelpText('after', texts.helpFooter)
     .showHelpAfterError('(run with --help for every option)')
     .allowExcessArguments(false)
     .exitOverride()
