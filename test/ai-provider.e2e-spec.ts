@@ -284,7 +284,8 @@ describe(AiService.name, () => {
         trackingEnabled: true,
         delta: { promptTokens: expected.prompt_tokens, completionTokens: expected.completion_tokens, costMicros: result.costMicros, requestCount: 1 },
       });
-      expect(fake.requests[0].body).toMatchObject({ model: PRIMARY, max_tokens: config.AI_MAX_TOKENS });
+      // No max_tokens given and the user has limits: the call holds (and asks for) AI_RESERVE_COMPLETION_TOKENS.
+      expect(fake.requests[0].body).toMatchObject({ model: PRIMARY, max_tokens: Math.min(config.AI_MAX_TOKENS, config.AI_RESERVE_COMPLETION_TOKENS) });
 
       const stored = await ledgerOf(userId);
       expect(stored).toMatchObject({ totalPromptTokens: expected.prompt_tokens, totalCostMicros: result.costMicros, requestCount: 1 });

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { Reservation, UsageLimitsService } from '../limits/usage-limits.service';
+import { PlannedCall, RequestBudget } from '../limits/request-budget';
+import { MIN_COMPLETION_TOKENS, Reservation, UsageLimitsService } from '../limits/usage-limits.service';
 import { TokenTrackingService } from '../token-tracking/token-tracking.service';
 import type { CostSource, OperationType, TrackResult, UsageRecord } from '../token-tracking/usage-record';
 import {
@@ -26,6 +27,8 @@ export interface AiCallContext {
   signal?: AbortSignal;
   /** What was asked, for the usage event; defaults to the last user message. */
   query?: string;
+  /** Parts reserved for all the request's calls before the first (see AiService.reserveRequest). */
+  budget?: RequestBudget;
 }
 
 export interface AiCompleteContext extends AiCallContext {
@@ -44,6 +47,14 @@ export interface AiCompleteContext extends AiCallContext {
   anyAnswer?: boolean;
   /** The user message of the repair call; default: a generic one quoting the reason. */
   repairPrompt?: (answer: string, reason: string) => string;
+}
+
+/** A call a request will make, for AiService.reserveRequest. */
+export interface PlannedRequest {
+  operations: OperationType[];
+  request: Pick<CompletionRequest, 'messages' | 'maxTokens'>;
+  /** Prompt tokens the call may add before it is made (e.g. an earlier call's answer). */
+  extraPromptTokens?: number;
 }
 
 export interface AiEmbedContext extends Omit<AiCallContext, 'operationType'> {
@@ -190,6 +201,8 @@ const integer = (value: number | undefined) => (value === undefined ? undefined 
 @Injectable()
 export class AiService {
   private readonly logger = new Logger(AiService.name);
+  /** Prepared requests whose max_tokens was not given by the caller (they reserve AI_RESERVE_COMPLETION_TOKENS). */
+  private readonly defaultedMaxTokens = new WeakSet<CompletionRequest>();
 
   constructor(
     @Inject(AI_PROVIDER) private readonly provider: AiProvider,
@@ -288,7 +301,7 @@ export class AiService {
     } catch (error) {
       failure = this.asCallError(error);
       if (failure.partial) await this.recordPartial(failure, step, call, context, run.log, reservation);
-      else await this.release(reservation);
+      else await this.release(reservation, context);
       run.attempts.push({
         role: step.role,
         model: step.model,
@@ -311,7 +324,9 @@ export class AiService {
     // Some providers refuse an assistant turn without content.
     if (answer.trim().length > 0) messages.push({ role: 'assistant', content: answer });
     messages.push({ role: 'user', content: prompt });
-    return { ...request, messages };
+    const repair = { ...request, messages };
+    if (this.defaultedMaxTokens.has(request)) this.defaultedMaxTokens.add(repair);
+    return repair;
   }
 
   /**
@@ -381,7 +396,7 @@ export class AiService {
         settled = true;
         failure = this.asCallError(error);
         if (billedPartial(failure)) await this.recordPartial(failure, step, prepared, context, log, reservation);
-        else await this.release(reservation);
+        else await this.release(reservation, context);
         attempts.push({ role: step.role, model: step.model, outcome: failure.kind, billed: billedPartial(failure), latencyMs: Date.now() - started });
       } finally {
         if (!settled) {
@@ -469,17 +484,67 @@ export class AiService {
   }
 
   /**
+   * Reserves all the provider calls of one request before the first is made (e.g. a chat's
+   * intent and answer), so the request is admitted whole or refused (429) before anything is
+   * billed. Calls given with a `budget` in their context use these parts; release the rest
+   * with releaseRequest() when the request ends. Undefined when nothing is tracked.
+   */
+  async reserveRequest(
+    userId: string | undefined,
+    calls: PlannedRequest[],
+    model = this.config.AI_PRIMARY_MODEL,
+  ): Promise<RequestBudget | undefined> {
+    if (!userId || !this.config.TRACKING_ENABLED) return undefined;
+    const models = this.modelChain({ operationType: calls[0].operations[0], model }).map((step) => step.model);
+    const planned: PlannedCall[] = [];
+    for (const { operations, request, extraPromptTokens } of calls) {
+      const promptTokens = (await this.tokenizer.countMessagesAsync(request.messages, model)) + (extraPromptTokens ?? 0);
+      planned.push({ operations, promptTokens, ...this.completionBounds(request.maxTokens) });
+    }
+    const reservations = await this.limits.reserveParts(
+      userId,
+      planned.map((call) => ({ promptTokens: call.promptTokens, maxCompletionTokens: call.maxCompletionTokens, reserveCompletionTokens: call.reserveCompletionTokens })),
+      Math.max(...models.map((candidate) => this.pricing.maxMicrosPerToken(candidate))),
+    );
+    return new RequestBudget(planned, reservations);
+  }
+
+  /** Completion tokens a call holds against a limited user's budget (what it may answer with). */
+  heldCompletionTokens(request: Pick<CompletionRequest, 'maxTokens'>): number {
+    return this.completionBounds(request.maxTokens).reserveCompletionTokens;
+  }
+
+  /** Releases what a request reserved and no call used. */
+  async releaseRequest(budget: RequestBudget | undefined): Promise<void> {
+    if (!budget) return;
+    await Promise.all(budget.drain().map((reservation) => this.limits.release(reservation)));
+  }
+
+  /**
    * Reserves the call's worst case (prompt + max_tokens) against the user's limits before
-   * any money is spent; throws 429 when a limit would be crossed.
+   * any money is spent; throws 429 when a limit would be crossed. A call of a request that
+   * reserved all its calls up front takes its part instead, topped up only when its prompt
+   * turned out longer than planned.
    */
   private async reserve(context: AiCallContext, model: string, request: CompletionRequest): Promise<Reservation | undefined> {
     if (!context.userId || !this.config.TRACKING_ENABLED) return undefined;
-    return this.limits.reserve({
-      userId: context.userId,
-      promptTokens: await this.tokenizer.countMessagesAsync(request.messages, model),
-      maxCompletionTokens: request.maxTokens ?? this.config.AI_MAX_TOKENS,
-      microsPerToken: this.pricing.maxMicrosPerToken(model),
-    });
+    const promptTokens = await this.tokenizer.countMessagesAsync(request.messages, model);
+    const bounds = this.completionBounds(this.defaultedMaxTokens.has(request) ? undefined : request.maxTokens);
+    const held = context.budget?.take(context.operationType);
+    if (held) {
+      if (!held.enforced) return { ...held, maxCompletionTokens: bounds.maxCompletionTokens };
+      const room = held.tokens - promptTokens;
+      if (room >= Math.min(MIN_COMPLETION_TOKENS, bounds.maxCompletionTokens)) return { ...held, maxCompletionTokens: Math.min(room, bounds.maxCompletionTokens) };
+      await this.limits.release(held);
+    }
+    return this.limits.reserve({ userId: context.userId, promptTokens, ...bounds, microsPerToken: this.pricing.maxMicrosPerToken(model) });
+  }
+
+
+  /** What a call asks for, and what it holds: a call without max_tokens holds AI_RESERVE_COMPLETION_TOKENS. */
+  private completionBounds(maxTokens: number | undefined): { maxCompletionTokens: number; reserveCompletionTokens: number } {
+    const maxCompletionTokens = maxTokens ?? this.config.AI_MAX_TOKENS;
+    return { maxCompletionTokens, reserveCompletionTokens: maxTokens ?? Math.min(maxCompletionTokens, this.config.AI_RESERVE_COMPLETION_TOKENS) };
   }
 
   /** A limit can leave room for fewer completion tokens than asked: the provider is told so. */
@@ -488,12 +553,17 @@ export class AiService {
     return { ...request, maxTokens: reservation.maxCompletionTokens };
   }
 
-  private async release(reservation: Reservation | undefined): Promise<void> {
-    if (reservation) await this.limits.release(reservation);
+  /** A call that was not billed: its part goes back to the request's budget (for the fallback), else is released. */
+  private async release(reservation: Reservation | undefined, context?: AiCallContext): Promise<void> {
+    if (!reservation) return;
+    if (context?.budget?.giveBack(reservation)) return;
+    await this.limits.release(reservation);
   }
 
   private prepare(request: CompletionRequest): CompletionRequest {
-    return { ...request, maxTokens: request.maxTokens ?? this.config.AI_MAX_TOKENS };
+    const prepared = { ...request, maxTokens: request.maxTokens ?? this.config.AI_MAX_TOKENS };
+    if (request.maxTokens === undefined) this.defaultedMaxTokens.add(prepared);
+    return prepared;
   }
 
   private modelChain(context: AiCompleteContext): ModelStep[] {

@@ -5,6 +5,7 @@ import type { Document, Filter } from 'mongodb';
 import { Model } from 'mongoose';
 import { AlertsService } from '../alerts/alerts.service';
 import { Clock } from '../common/clock';
+import { withinDeadline } from '../common/deadline';
 import { USER_ID_PATTERN } from '../common/user-id';
 import { AppConfig } from '../config/app-config';
 import { UsageLimitsService } from '../limits/usage-limits.service';
@@ -311,6 +312,16 @@ export class UsageEventsService implements OnModuleInit, OnApplicationBootstrap,
       requestId: record.requestId ?? null,
       ...(meta.tool ? { tool_name: meta.tool.name } : {}),
     };
+  }
+
+  /** A user's events since `since`, oldest first, as (time, tokens): the rolling window is replayed from them. */
+  async usageSince(userId: string, since: Date, timeoutMs: number): Promise<Array<{ at: number; tokens: number }>> {
+    const events = await withinDeadline(this.events.db, timeoutMs, 'usage events read', () =>
+      this.events.collection
+        .find({ user_id: userId, timestamp: { $gte: since } }, { projection: { _id: 0, timestamp: 1, total_tokens: 1 }, sort: { timestamp: 1 } })
+        .toArray(),
+    );
+    return events.map((event) => ({ at: (event.timestamp as Date).getTime(), tokens: Number(event.total_tokens) || 0 }));
   }
 
   private async tierOf(userId: string | undefined): Promise<string> {

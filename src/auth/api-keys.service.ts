@@ -1,6 +1,7 @@
 import { BadRequestException, Inject, Injectable, Logger, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
+import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { API_KEY_FORMAT, generateApiKey, hashApiKey, secretsEqual } from './api-key';
 import { ApiKey } from './api-key.schema';
@@ -76,15 +77,17 @@ export class ApiKeysService {
       this.touch(cached, now);
       return { principal: cached.principal };
     }
-    this.cache.delete(hash);
 
     let stored: StoredKey | null;
     try {
-      stored = await this.keys.findOne({ hash }).lean<StoredKey>().exec();
+      stored = await withinDeadline(this.keys.db, this.config.MONGODB_READ_TIMEOUT_MS, 'API key lookup', () => this.keys.findOne({ hash }).lean<StoredKey>().exec());
     } catch (error) {
+      // MongoDB down or frozen: a key this process validated before keeps working (last known).
+      if (cached) return { principal: cached.principal };
       this.logger.error(`API key lookup failed: ${(error as Error).message}`);
       throw new ServiceUnavailableException('API keys cannot be checked right now; retry shortly');
     }
+    this.cache.delete(hash);
     if (!stored) return { failure: 'unknown' };
     if (stored.revokedAt || this.revokedHere.has(stored._id.toHexString())) return { failure: 'revoked' };
 

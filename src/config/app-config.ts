@@ -98,6 +98,14 @@ export class AppConfig {
   MONGODB_SERVER_SELECTION_TIMEOUT_MS: number = 5_000;
 
   /**
+   * How long a read on the request path (chat history, plan, idempotency record, caches) waits
+   * for MongoDB before the request goes on with its fallback (a down or frozen server).
+   */
+  @IsInt()
+  @Min(50)
+  MONGODB_READ_TIMEOUT_MS: number = 1_000;
+
+  /**
    * Driver command events (commandStarted/Succeeded/Failed), for tools that count commands.
    * Off by default: each event costs CPU on every command, and a succeeded event decodes the
    * whole reply a second time.
@@ -158,6 +166,14 @@ export class AppConfig {
   @Min(1)
   AI_MAX_TOKENS: number = 4096;
 
+  /**
+   * Completion tokens a call that names no max_tokens reserves against a limited user's
+   * budget; such a call is sent with max_tokens lowered to this (at most AI_MAX_TOKENS).
+   */
+  @IsInt()
+  @Min(16)
+  AI_RESERVE_COMPLETION_TOKENS: number = 1024;
+
   /** Optional path to a JSON price catalog that replaces the bundled one. */
   @IsOptional()
   @IsString()
@@ -200,10 +216,18 @@ export class AppConfig {
   @Matches(/^[A-Z][A-Z0-9_]{0,31}$/, { message: 'DEFAULT_TIER must match ^[A-Z][A-Z0-9_]{0,31}$' })
   DEFAULT_TIER: string = 'FREE';
 
-  /** How long a user's tier and limits are cached in process. */
+  /** How long a user's tier and limits held in Redis (and in process) serve before MongoDB is read again; changes through the API apply at once. */
   @IsInt()
   @Min(0)
   PLAN_CACHE_MS: number = 30_000;
+
+  /**
+   * How long a request may wait for budget that only other requests' reservations hold (they
+   * settle to their actual usage, usually far less) before it is refused with 429; 0 refuses at once.
+   */
+  @IsInt()
+  @Min(0)
+  LIMIT_QUEUE_MS: number = 5_000;
 
   /** Messages of chat history kept per user and plugin (and sent with the next message). */
   @IsInt()

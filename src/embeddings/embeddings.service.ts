@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { createHash } from 'node:crypto';
 import { Binary } from 'mongodb';
@@ -6,6 +6,7 @@ import { Model } from 'mongoose';
 import { AiService, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import { TokenizerService } from '../ai/tokenizer.service';
+import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import type { OperationType, TrackResult } from '../token-tracking/usage-record';
 import { DeleteResourceResponseDto } from './dto/delete-resource-response.dto';
@@ -44,6 +45,8 @@ function fromStoredVector(stored: unknown): number[] {
 
 @Injectable()
 export class EmbeddingsService {
+  private readonly logger = new Logger(EmbeddingsService.name);
+
   constructor(
     @InjectModel(EmbeddingCacheEntry.name) private readonly cache: Model<EmbeddingCacheEntry>,
     @InjectModel(EmbeddingCacheStats.name) private readonly stats: Model<EmbeddingCacheStats>,
@@ -117,9 +120,16 @@ export class EmbeddingsService {
     const vectors = new Map<string, number[]>();
     // Vectors are large (a 1536-dimension one is ~20 KB of BSON or JSON): reading, embedding and
     // storing them a batch at a time keeps each step's hold on the event loop short.
-    for (let start = 0; start < unique.length; start += VECTOR_BATCH) {
-      const cached = await this.cache.collection.find({ _id: { $in: unique.slice(start, start + VECTOR_BATCH) } } as never).toArray();
-      for (const entry of cached) vectors.set(String(entry._id), fromStoredVector(entry.vector));
+    try {
+      for (let start = 0; start < unique.length; start += VECTOR_BATCH) {
+        const cached = await withinDeadline(this.cache.db, this.config.MONGODB_READ_TIMEOUT_MS, 'embedding cache read', () =>
+          this.cache.collection.find({ _id: { $in: unique.slice(start, start + VECTOR_BATCH) } } as never).toArray(),
+        );
+        for (const entry of cached) vectors.set(String(entry._id), fromStoredVector(entry.vector));
+      }
+    } catch (error) {
+      // MongoDB down or frozen: every text not read yet is a miss (embedded and billed) rather than an error.
+      this.logger.warn(`Embedding cache not read (${(error as Error).message}); embedding the texts not found`);
     }
 
     const missing = unique.filter((id) => !vectors.has(id));
@@ -136,18 +146,20 @@ export class EmbeddingsService {
       tracked.push(...embedded.tracked);
       const perText = Math.round(embedded.usage.embeddingTokens / batchTexts.length);
       batch.forEach((id, index) => vectors.set(id, embedded.vectors[index]));
-      await this.cache.collection
-        .insertMany(batch.map((id, index) => ({ _id: id, model, vector: toStoredVector(embedded.vectors[index]), tokens: perText, createdAt: new Date() })) as never[], { ordered: false })
-        .catch((error: { code?: number; writeErrors?: unknown }) => {
-          // A concurrent request cached the same text first: its vector is as good as ours.
-          if (error.code !== 11000 && !error.writeErrors) throw error;
-        });
+      // The embeddings were billed: a cache that cannot be written never turns them into an error.
+      await withinDeadline(this.cache.db, this.config.MONGODB_READ_TIMEOUT_MS, 'embedding cache write', () =>
+        this.cache.collection.insertMany(
+          batch.map((id, index) => ({ _id: id, model, vector: toStoredVector(embedded.vectors[index]), tokens: perText, createdAt: new Date() })) as never[],
+          { ordered: false },
+        ),
+      ).catch((error: Error & { code?: number; writeErrors?: unknown }) => {
+        // A concurrent request cached the same text first: its vector is as good as ours.
+        if (error.code !== 11000 && !error.writeErrors) this.logger.warn(`Embedding cache not written (${error.message})`);
+      });
     }
-    await this.stats.collection.updateOne(
-      { _id: STATS_ID } as never,
-      { $inc: { hits: cacheHits, misses: ids.length - cacheHits } },
-      { upsert: true },
-    );
+    await withinDeadline(this.stats.db, this.config.MONGODB_READ_TIMEOUT_MS, 'embedding cache stats write', () =>
+      this.stats.collection.updateOne({ _id: STATS_ID } as never, { $inc: { hits: cacheHits, misses: ids.length - cacheHits } }, { upsert: true }),
+    ).catch((error: Error) => this.logger.warn(`Embedding cache stats not written (${error.message})`));
     // The cache is keyed by the requested model, so a hit and a miss both report that name.
     return { vectors: ids.map((id) => vectors.get(id) as number[]), model, cacheHits, spent, tracked };
   }

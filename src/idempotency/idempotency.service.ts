@@ -1,8 +1,9 @@
-import { ConflictException, Injectable, UnprocessableEntityException } from '@nestjs/common';
+import { ConflictException, HttpException, Injectable, Logger, UnprocessableEntityException } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { createHash } from 'node:crypto';
 import { Model } from 'mongoose';
 import { Clock } from '../common/clock';
+import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { IdempotencyRecord } from './idempotency-record.schema';
 
@@ -10,6 +11,14 @@ export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const KEY_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const POLL_MS = 25;
 const DUPLICATE_KEY = 11000;
+/** Keys claimed in process while MongoDB is unreachable (bounded; the oldest are dropped first). */
+const MAX_LOCAL_CLAIMS = 10_000;
+
+interface LocalClaim {
+  fingerprint: string;
+  expiresAt: number;
+  outcome?: { statusCode: number; body: unknown };
+}
 
 export type Claim =
   | { kind: 'first'; id: string }
@@ -32,9 +41,17 @@ export function requestFingerprint(method: string, route: string, body: unknown)
  * Idempotency-Key claims in MongoDB (unique _id, TTL-expired after 24 h): the first
  * request with a key runs; retries with the same key and body get its stored response;
  * concurrent retries wait for it; the same key with another body is a 422.
+ *
+ * While MongoDB cannot be reached within MONGODB_READ_TIMEOUT_MS the request is not
+ * refused: the key is claimed in process instead, so retries reaching this instance are
+ * still answered once (replayed, 409 while in progress, 422 for another body); a retry
+ * reaching another instance during the outage runs again.
  */
 @Injectable()
 export class IdempotencyService {
+  private readonly logger = new Logger(IdempotencyService.name);
+  private readonly local = new Map<string, LocalClaim>();
+
   constructor(
     @InjectModel(IdempotencyRecord.name) private readonly records: Model<IdempotencyRecord>,
     private readonly config: AppConfig,
@@ -43,16 +60,68 @@ export class IdempotencyService {
 
   async claim(scope: string, key: string, fingerprint: string): Promise<Claim> {
     const id = `${scope}|${key}`;
+    const held = this.localClaim(id, key, fingerprint);
+    if (held) return held;
+    try {
+      return await this.claimStored(id, key, fingerprint);
+    } catch (error) {
+      if (error instanceof HttpException) throw error;
+      this.logger.warn(`Idempotency store unavailable (${(error as Error).message}); key "${key}" claimed in process`);
+      this.local.set(id, { fingerprint, expiresAt: this.clock.now() + KEY_LIFETIME_MS });
+      if (this.local.size > MAX_LOCAL_CLAIMS) this.local.delete(this.local.keys().next().value!);
+      return { kind: 'first', id };
+    }
+  }
+
+  async complete(id: string, statusCode: number, body: unknown): Promise<void> {
+    const local = this.local.get(id);
+    if (local) {
+      local.outcome = { statusCode, body };
+      return;
+    }
+    await this.stored(() => this.records.collection.updateOne({ _id: id as never }, { $set: { state: 'done', statusCode, body } }), 'idempotency write').catch(
+      (error: Error) => this.logger.warn(`Idempotency record not completed (${error.message}); a retry may run again`),
+    );
+  }
+
+  /** A failed first request frees its key, so the client's retry runs again. */
+  async release(id: string): Promise<void> {
+    if (this.local.delete(id)) return;
+    await this.stored(() => this.records.collection.deleteOne({ _id: id as never, state: 'pending' }), 'idempotency release').catch(
+      (error: Error) => this.logger.warn(`Idempotency record not released (${error.message})`),
+    );
+  }
+
+  private localClaim(id: string, key: string, fingerprint: string): Claim | undefined {
+    const local = this.local.get(id);
+    if (!local) return undefined;
+    if (local.expiresAt <= this.clock.now()) {
+      this.local.delete(id);
+      return undefined;
+    }
+    if (local.fingerprint !== fingerprint) throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);
+    if (!local.outcome) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
+    return { kind: 'replay', ...local.outcome };
+  }
+
+  private stored<T>(run: () => Promise<T>, what: string): Promise<T> {
+    return withinDeadline(this.records.db, this.config.MONGODB_READ_TIMEOUT_MS, what, run);
+  }
+
+  private async claimStored(id: string, key: string, fingerprint: string): Promise<Claim> {
     const deadline = Date.now() + this.config.AI_TIMEOUT_MS * 2 + 5_000;
     for (;;) {
       const now = new Date(this.clock.now());
       try {
-        await this.records.collection.insertOne({ _id: id as never, fingerprint, state: 'pending', createdAt: now, expiresAt: new Date(now.getTime() + KEY_LIFETIME_MS) });
+        await this.stored(
+          () => this.records.collection.insertOne({ _id: id as never, fingerprint, state: 'pending', createdAt: now, expiresAt: new Date(now.getTime() + KEY_LIFETIME_MS) }),
+          'idempotency claim',
+        );
         return { kind: 'first', id };
       } catch (error) {
         if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
       }
-      const existing = await this.records.collection.findOne({ _id: id as never });
+      const existing = await this.stored(() => this.records.collection.findOne({ _id: id as never }), 'idempotency read');
       if (!existing) continue; // released between our insert and read: claim again
       if (existing.fingerprint !== fingerprint) {
         throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);
@@ -61,14 +130,5 @@ export class IdempotencyService {
       if (Date.now() > deadline) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-  }
-
-  async complete(id: string, statusCode: number, body: unknown): Promise<void> {
-    await this.records.collection.updateOne({ _id: id as never }, { $set: { state: 'done', statusCode, body } });
-  }
-
-  /** A failed first request frees its key, so the client's retry runs again. */
-  async release(id: string): Promise<void> {
-    await this.records.collection.deleteOne({ _id: id as never, state: 'pending' });
   }
 }

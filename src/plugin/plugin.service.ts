@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { AiService, SpentUsage } from '../ai/ai.service';
+import { AiService, PlannedRequest, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
-import type { ChatMessage } from '../ai/ai-provider.interface';
+import type { ChatMessage, CompletionRequest } from '../ai/ai-provider.interface';
+import type { RequestBudget } from '../limits/request-budget';
 import { summariseTracking } from '../token-tracking/token-usage-summary';
 import type { OperationType, TrackResult } from '../token-tracking/usage-record';
 import { GenerateCodeDto } from './dto/generate-code.dto';
@@ -24,6 +25,7 @@ interface GenerationContext {
   userId?: string;
   requestId?: string;
   operationType: OperationType;
+  budget?: RequestBudget;
 }
 
 interface GeneratedProject {
@@ -50,11 +52,14 @@ export class PluginService {
 
   async generate(dto: GeneratePluginOptionsDto & { userId?: string }, compile: CompileMode, requestId?: string): Promise<GeneratePluginResponseDto> {
     const name = dto.name ?? DEFAULT_PLUGIN_NAME;
-    const generated = await this.generateProject(userPrompt(dto.prompt, name, dto.complexity), name, dto.prompt, {
+    const prompt = userPrompt(dto.prompt, name, dto.complexity);
+    const budget = await this.ai.reserveRequest(dto.userId, generationCalls('plugin_generation', prompt, this.ai.heldCompletionTokens({})));
+    const generated = await this.generateProject(prompt, name, dto.prompt, {
       userId: dto.userId,
       requestId,
       operationType: 'plugin_generation',
-    });
+      budget,
+    }).finally(() => this.ai.releaseRequest(budget));
     const shouldCompile = compile === 'always' || (compile === 'requested' && dto.autoCompile === true);
     const compilation = shouldCompile ? await this.compiler.compile(generated.project) : undefined;
     const { project } = generated;
@@ -72,21 +77,39 @@ export class PluginService {
 
   /** Prompt enhancement, then generation: two tracked calls. */
   async generateCode(dto: GenerateCodeDto, requestId?: string): Promise<GenerateCodeResponseDto> {
-    const enhanced = await this.ai.complete(
-      {
-        messages: [
-          { role: 'system', content: ENHANCE_INSTRUCTIONS },
-          { role: 'user', content: `Plugin name: ${dto.pluginName}\nRequest: ${dto.prompt}` },
-        ],
-        simulatedAnswer: `Simulated specification for plugin ${dto.pluginName}: ${dto.prompt}`,
-      },
-      { userId: dto.userId, requestId, operationType: 'prompt_enhancement', query: dto.prompt },
-    );
+    const enhanceRequest: CompletionRequest = {
+      messages: [
+        { role: 'system', content: ENHANCE_INSTRUCTIONS },
+        { role: 'user', content: `Plugin name: ${dto.pluginName}\nRequest: ${dto.prompt}` },
+      ],
+      simulatedAnswer: `Simulated specification for plugin ${dto.pluginName}: ${dto.prompt}`,
+    };
+    // The enhanced prompt is not known before the first call: the generation part holds room for the
+    // largest specification the enhancement may answer with.
+    const budget = await this.ai.reserveRequest(dto.userId, [
+      { operations: ['prompt_enhancement'], request: enhanceRequest },
+      ...generationCalls('code_generation', userPrompt('', dto.pluginName), this.ai.heldCompletionTokens({}), this.ai.heldCompletionTokens(enhanceRequest)),
+    ]);
+    try {
+      const enhanced = await this.ai.complete(enhanceRequest, { userId: dto.userId, requestId, operationType: 'prompt_enhancement', query: dto.prompt, budget });
+      return await this.finishCode(dto, enhanced, requestId, budget);
+    } finally {
+      await this.ai.releaseRequest(budget);
+    }
+  }
+
+  private async finishCode(
+    dto: GenerateCodeDto,
+    enhanced: { text: string; tracked: TrackResult[]; spent: SpentUsage },
+    requestId: string | undefined,
+    budget: RequestBudget | undefined,
+  ): Promise<GenerateCodeResponseDto> {
     const enhancedPrompt = enhanced.text.trim();
     const generated = await this.generateProject(userPrompt(enhancedPrompt, dto.pluginName), dto.pluginName, dto.prompt, {
       userId: dto.userId,
       requestId,
       operationType: 'code_generation',
+      budget,
     }, enhanced);
     return {
       enhancedPrompt,
@@ -140,6 +163,23 @@ function projectProblem(text: string, name: string): string | null {
     if (error instanceof PluginParseError) return error.message;
     throw error;
   }
+}
+
+/**
+ * The generation call and its one repair attempt, as planned before the first call: the repair
+ * resends the conversation with the first answer in it twice (as the answer and echoed).
+ * `extraPromptTokens` leaves room for a prompt that grows before the call (an enhanced one).
+ */
+function generationCalls(operation: OperationType, prompt: string, completionTokens: number, extraPromptTokens = 0): PlannedRequest[] {
+  const messages: ChatMessage[] = [
+    { role: 'system', content: PLUGIN_RESPONSE_FORMAT_INSTRUCTIONS },
+    { role: 'user', content: prompt },
+  ];
+  const repair: ChatMessage[] = [...messages, { role: 'assistant', content: '' }, { role: 'user', content: buildRepairPrompt('', '') }];
+  return [
+    { operations: [operation], request: { messages }, extraPromptTokens },
+    { operations: [operation], request: { messages: repair }, extraPromptTokens: extraPromptTokens + 2 * completionTokens },
+  ];
 }
 
 function userPrompt(prompt: string, name: string, complexity?: number): string {

@@ -5,10 +5,11 @@ import { Document, MongoBulkWriteError } from 'mongodb';
 import { Model } from 'mongoose';
 import { AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
+import { isUnanswering, markUnanswering } from '../common/deadline';
 import { GroupCommit } from '../common/group-commit';
 import { USER_ID_PATTERN } from '../common/user-id';
 import { TierLimits } from '../limits/tier-limits';
-import { LedgerPeriodUsage, PlanSource, Reservation, UsageLimitsService } from '../limits/usage-limits.service';
+import { LedgerPeriodUsage, PlanSource, Reservation, StoredPlan, UsageLimitsService, UsageMoment } from '../limits/usage-limits.service';
 import { UserTokenUsageResponseDto } from './dto/user-token-usage-response.dto';
 import { APPLIED_RECORD_IDS_KEPT, LedgerRecord, ledgerUpdate, toLedgerTotals, TOTALS_PROJECTION, TotalsDocument } from './ledger-update';
 import { UsageCalendar } from './usage-calendar';
@@ -115,15 +116,23 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     const totals = totalsOf(record);
     // Ledger, usage event and rolling window are written side by side. A failed ledger or
     // event write queues the record; replay re-applies both, each idempotent by recordId.
+    // A write that just waited out its whole timeout means MongoDB is down or frozen: for a moment
+    // records go straight to the outbox (replayed, idempotent) instead of each waiting again.
+    const skip = isUnanswering(this.usage.db);
     const [ledger, eventError, window] = await Promise.all([
-      this.trackTokenUsage(userId, record).then(
-        (result): TrackResult => result,
-        (error: unknown): Promise<TrackResult> => this.queueFailedWrite(userId, record, error),
-      ),
-      this.events.record(userId, record, { query: record.query }).then(
-        () => undefined,
-        (error: unknown) => error,
-      ),
+      skip
+        ? this.queueFailedWrite(userId, record, new LedgerWriteError('MongoDB is not answering'))
+        : this.trackTokenUsage(userId, record).then(
+            (result): TrackResult => result,
+            (error: unknown): Promise<TrackResult> => this.queueFailedWrite(userId, record, error),
+          ),
+      // A frozen MongoDB never answers: the event is queued for replay (idempotent) instead of holding the request.
+      skip
+        ? undefined
+        : this.withTimeout(this.events.record(userId, record, { query: record.query }), 'usage event write').then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
       this.limits.settle(userId, totals.totalTokens, totals.costMicros, reservation),
     ]);
     if (eventError !== undefined && ledger.trackingEnabled) {
@@ -150,7 +159,8 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
   /** The ledger record and its usage event, both idempotent by recordId: how the outbox replays. */
   async applyRecord(userId: string, record: UsageRecord & { recordId: string; occurredAt: Date }): Promise<TrackedResult> {
     const result = await this.trackTokenUsage(userId, record);
-    await this.events.record(userId, record, { query: record.query });
+    // Bounded like the live path: an event write that never answers must not hold the replay pass forever.
+    await this.withTimeout(this.events.record(userId, record, { query: record.query }), 'usage event write');
     return result;
   }
 
@@ -193,18 +203,27 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     return exists > 0 ? 'already-applied' : 'no-ledger';
   }
 
-  async planOf(userId: string): Promise<{ tier?: string | null; limits?: TierLimits | null }> {
+  async planOf(userId: string): Promise<StoredPlan> {
     const document = await this.withTimeout(
-      this.usage.collection.findOne({ userId }, { projection: { _id: 0, tier: 1, limits: 1 } }),
+      this.usage.collection.findOne({ userId }, { projection: { _id: 0, tier: 1, limits: 1, planVersion: 1 } }),
       'plan read',
+      this.config.MONGODB_READ_TIMEOUT_MS,
     );
-    return { tier: (document?.tier as string | undefined) ?? null, limits: (document?.limits as TierLimits | undefined) ?? null };
+    return {
+      tier: (document?.tier as string | undefined) ?? null,
+      limits: (document?.limits as TierLimits | undefined) ?? null,
+      version: (document?.planVersion as number | undefined) ?? 0,
+    };
   }
 
   async periodUsage(userId: string, day: string, month: string): Promise<LedgerPeriodUsage> {
-    const document = await this.usage.collection.findOne(
-      { userId },
-      { projection: { _id: 0, [`dailyUsage.${day}.totalTokens`]: 1, [`monthlyUsage.${month}.costMicros`]: 1 } },
+    const document = await this.withTimeout(
+      this.usage.collection.findOne(
+        { userId },
+        { projection: { _id: 0, [`dailyUsage.${day}.totalTokens`]: 1, [`monthlyUsage.${month}.costMicros`]: 1 } },
+      ),
+      'period usage read',
+      this.config.MONGODB_READ_TIMEOUT_MS,
     );
     return {
       dayTokens: (document?.dailyUsage as Record<string, UsageBucket> | undefined)?.[day]?.totalTokens ?? 0,
@@ -212,19 +231,24 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     };
   }
 
-  /** Sets a user's tier (creating the user's document if needed) and returns the effective plan. */
+  /** The user's tracked calls since `since`, oldest first (from the usage events), to replay the rolling window. */
+  usageSince(userId: string, since: Date): Promise<UsageMoment[]> {
+    return this.events.usageSince(userId, since, this.config.MONGODB_READ_TIMEOUT_MS);
+  }
+
+  /** Sets a user's tier (creating the user's document if needed); every instance applies it to its next request. */
   async setTier(userId: string, tier: string): Promise<void> {
     assertUserId(userId);
-    await this.usage.collection.updateOne({ userId }, { $set: { tier } }, { upsert: true });
-    this.limits.forgetPlan(userId);
+    await this.usage.collection.updateOne({ userId }, { $set: { tier }, $inc: { planVersion: 1 } }, { upsert: true });
+    await this.limits.planChanged(userId);
   }
 
   /** Replaces a user's limit overrides; an empty object removes them. */
   async setLimits(userId: string, limits: TierLimits): Promise<void> {
     assertUserId(userId);
-    const update = Object.keys(limits).length === 0 ? { $unset: { limits: '' } } : { $set: { limits } };
+    const update = Object.keys(limits).length === 0 ? { $unset: { limits: '' }, $inc: { planVersion: 1 } } : { $set: { limits }, $inc: { planVersion: 1 } };
     await this.usage.collection.updateOne({ userId }, update, { upsert: true });
-    this.limits.forgetPlan(userId);
+    await this.limits.planChanged(userId);
   }
 
   async getUserTokenUsage(userId: string): Promise<UserTokenUsageResponseDto> {
@@ -449,11 +473,17 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
     return { trackingEnabled: false, delta: totals, error: message, queued: true };
   }
 
-  private withTimeout<T>(operation: Promise<T>, what = 'ledger write'): Promise<T> {
-    const ms = this.config.LEDGER_WRITE_TIMEOUT_MS;
+  private withTimeout<T>(operation: Promise<T>, what = 'ledger write', ms = this.config.LEDGER_WRITE_TIMEOUT_MS): Promise<T> {
+    if (ms < this.config.LEDGER_WRITE_TIMEOUT_MS && isUnanswering(this.usage.db)) {
+      operation.catch(() => undefined);
+      return Promise.reject(new LedgerWriteError(`${what} skipped: MongoDB is not answering`));
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new LedgerWriteError(`${what} timed out after ${ms} ms`)), ms);
+      timer = setTimeout(() => {
+        if (ms >= this.config.LEDGER_WRITE_TIMEOUT_MS) markUnanswering(this.usage.db);
+        reject(new LedgerWriteError(`${what} timed out after ${ms} ms`));
+      }, ms);
     });
     return Promise.race([operation, timeout]).finally(() => clearTimeout(timer));
   }

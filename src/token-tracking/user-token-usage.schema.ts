@@ -58,6 +58,9 @@ export class UserTokenUsage {
   @Prop({ type: MongooseSchema.Types.Mixed })
   limits?: TierLimits;
 
+  /** Raised by every change of tier or limits (orders the copies held in Redis). */
+  @Prop() planVersion?: number;
+
   @Prop() firstRequestAt?: Date;
   @Prop() lastRequestAt?: Date;
 
