@@ -363,28 +363,43 @@ describe('AI endpoints against real-world answer shapes', () => {
       expect(ledger?.totalTokens).toBe(events[0].total_tokens);
     }, 60_000);
 
-    it('answers 429 with what the calls already made cost when a limit stops the second call', async () => {
+    it('refuses a chat at the edge of its limit whole, before any call is billed', async () => {
       const id = `c${++sequence}`;
       const user = `shape-${id}`;
       const message = `How do commands work? ${shapeMarker('prose', id)}`;
-      // Room for the intent call (its prompt and max_tokens 20), none left for the answer.
+      // Room for the intent call (its prompt and max_tokens 20), none for the answer: the request reserves both up front.
       const intentPrompt = testApp.app.get(TokenizerService).countMessages([{ role: 'system', content: INTENT_INSTRUCTIONS }, { role: 'user', content: message }], PRIMARY);
       await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: intentPrompt + 20 }).expect(200);
       const response = await post('/chat/message', { username: user, message }, id);
+      const body = JSON.parse(response.body as string);
+      expect(response.status).toBe(429);
+      expect(body).toMatchObject({ limit: expect.any(String) });
+      expect(fake.billed.filter((call) => call.cell === id)).toHaveLength(0);
+      expect(body).not.toHaveProperty('token_usage');
+      expect(await testApp.db.collection('usage_events').countDocuments({ requestId: id })).toBe(0);
+    });
+
+    it('answers 429 with what the calls already made cost when a limit stops a later call', async () => {
+      // A RAG answer embeds the query first and reserves the answer only once the passages are known.
+      const id = `c${++sequence}`;
+      const user = `shape-${id}`;
+      await resourceFor(user, `${id}p`);
+      allBilled.push(...fake.billed.filter((call) => call.cell === `${id}p`));
+      const used = (await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens as number;
+      const query = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
+      const queryTokens = testApp.app.get(TokenizerService).countText(query, 'text-embedding-3-small');
+      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: used + queryTokens + 5 }).expect(200);
+      const response = await post('/api/v1/search/answer', { userId: user, query }, id);
       const billed = fake.billed.filter((call) => call.cell === id);
       allBilled.push(...billed);
       expect(response.status).toBe(429);
       const body = JSON.parse(response.body as string);
       expect(billed).toHaveLength(1);
-      const total = billed[0].promptTokens + billed[0].completionTokens;
-      expect(body.token_usage).toMatchObject({ prompt_tokens: billed[0].promptTokens, completion_tokens: billed[0].completionTokens, total_tokens: total });
-      expect(body.tokenUsage).toMatchObject({ tokensUsedThisRequest: total, totalTokens: total, requestCount: 1 });
+      const total = billed[0].promptTokens + billed[0].completionTokens + billed[0].embeddingTokens;
+      expect(total).toBeGreaterThan(0);
+      expect(body.token_usage).toMatchObject({ total_tokens: total });
+      expect(body.tokenUsage).toMatchObject({ tokensUsedThisRequest: total, totalTokens: used + total });
       expect(body).toMatchObject({ limit: expect.any(String) });
-
-      // Refused before any call: a plain 429 without usage figures.
-      const refused = JSON.parse((await post('/chat/message', { username: user, message: `Again ${shapeMarker('prose', `${id}b`)}` }, `${id}b`)).body as string);
-      expect(refused.statusCode).toBe(429);
-      expect(refused).not.toHaveProperty('token_usage');
     });
 
     it('asks for structured output with a JSON schema where the model takes one', async () => {
