@@ -2,6 +2,9 @@ import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nest
 import { MongooseModule } from '@nestjs/mongoose';
 import { AppConfig } from '../config/app-config';
 import { ResolvedDatabase, resolveDatabase } from './database-resolver';
+import { installDriverSocketGuard } from './driver-socket-guard';
+
+installDriverSocketGuard();
 
 export const RESOLVED_DATABASE = Symbol('RESOLVED_DATABASE');
 
