@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { UsageEventsService } from '../src/analytics/usage-events.service';
 import { UsageLogWriter } from '../src/analytics/usage-log.writer';
+import type { ChatMessage } from '../src/ai/ai-provider.interface';
 import { TokenizerService } from '../src/ai/tokenizer.service';
 import { INTENT_INSTRUCTIONS } from '../src/chat/chat-intent';
+import { ragMessages } from '../src/search/rag-prompt';
 import {
   ANSWER_SHAPES,
   AnswerShape,
@@ -379,27 +381,61 @@ describe('AI endpoints against real-world answer shapes', () => {
       expect(await testApp.db.collection('usage_events').countDocuments({ requestId: id })).toBe(0);
     });
 
-    it('answers 429 with what the calls already made cost when a limit stops a later call', async () => {
-      // A RAG answer embeds the query first and reserves the answer only once the passages are known.
+    it('refuses a RAG answer at the edge of its limit whole, before the query embedding is billed', async () => {
+      // The query embedding and the answer are reserved together before the embedding is made.
       const id = `c${++sequence}`;
       const user = `shape-${id}`;
       await resourceFor(user, `${id}p`);
       allBilled.push(...fake.billed.filter((call) => call.cell === `${id}p`));
       const used = (await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens as number;
       const query = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
-      const queryTokens = testApp.app.get(TokenizerService).countText(query, 'text-embedding-3-small');
-      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: used + queryTokens + 5 }).expect(200);
+      const queryTokens = testApp.app.get(TokenizerService).countText(query, EMBEDDING);
+      // Room for the embedding, none for the answer.
+      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: used + queryTokens + 20 }).expect(200);
       const response = await post('/api/v1/search/answer', { userId: user, query }, id);
-      const billed = fake.billed.filter((call) => call.cell === id);
-      allBilled.push(...billed);
-      expect(response.status).toBe(429);
       const body = JSON.parse(response.body as string);
-      expect(billed).toHaveLength(1);
-      const total = billed[0].promptTokens + billed[0].completionTokens + billed[0].embeddingTokens;
-      expect(total).toBeGreaterThan(0);
-      expect(body.token_usage).toMatchObject({ total_tokens: total });
-      expect(body.tokenUsage).toMatchObject({ tokensUsedThisRequest: total, totalTokens: used + total });
+      expect(response.status).toBe(429);
       expect(body).toMatchObject({ limit: expect.any(String) });
+      expect(fake.billed.filter((call) => call.cell === id)).toHaveLength(0);
+      expect(await testApp.db.collection('usage_events').countDocuments({ requestId: id })).toBe(0);
+      expect((await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens).toBe(used);
+    });
+
+    it('gives a RAG answer fewer passages when the limit leaves room for fewer, and asks for no more than that room', async () => {
+      const id = `c${++sequence}`;
+      const [limited, unlimited] = [`shape-${id}-limited`, `shape-${id}-unlimited`];
+      const paragraph = (n: number) =>
+        Array.from({ length: 40 }, (_, i) => `Section ${n}.${i}: Bukkit plugins register commands in plugin.yml and handle commands in onCommand.`).join(' ');
+      const content = `${[1, 2, 3].map(paragraph).join('\n\n')} ${shapeMarker('usage-openai', `${id}p`)}`;
+      for (const user of [limited, unlimited]) {
+        await post('/embeddings', { resourceId: 'guide', userId: user, content }, `${id}p`).expect(200);
+      }
+      allBilled.push(...fake.billed.filter((call) => call.cell === `${id}p`));
+      const query = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
+
+      const whole = await post('/api/v1/search/answer', { userId: unlimited, query }, id).expect(200);
+      const allSources = JSON.parse(whole.body as string).sources.length;
+      expect(allSources).toBeGreaterThanOrEqual(3);
+
+      const tokenizer = testApp.app.get(TokenizerService);
+      const used = (await testApp.db.collection('user_token_usage').findOne({ userId: limited }))?.totalTokens as number;
+      const base = tokenizer.countMessages(ragMessages(query, []), PRIMARY);
+      // The embedding, the prompt without passages, about two passages and the completion hold (AI_RESERVE_COMPLETION_TOKENS).
+      const room = tokenizer.countText(query, EMBEDDING) + 20 + base + 1_000 + 1_024;
+      await testApp.api().put(`/user/${limited}/limits`).send({ dailyTokens: used + room }).expect(200);
+      const [requestsBefore, billedBefore] = [fake.requests.length, fake.billed.length];
+      const fitted = await post('/api/v1/search/answer', { userId: limited, query }, id).expect(200);
+      allBilled.push(...fake.billed.filter((call) => call.cell === id));
+      const embedded = fake.billed.slice(billedBefore).filter((call) => call.kind === 'embeddings').reduce((sum, call) => sum + call.embeddingTokens, 0);
+      const sources = JSON.parse(fitted.body as string).sources.length;
+      expect(sources).toBeGreaterThanOrEqual(1);
+      expect(sources).toBeLessThan(allSources);
+      // The answer call's prompt and max_tokens fit in what the embedding left of the room.
+      const answerCall = fake.requests.slice(requestsBefore).find((received) => received.path === '/v1/chat/completions');
+      const asked = tokenizer.countMessages(answerCall!.body!.messages as ChatMessage[], PRIMARY) + (answerCall!.body!.max_tokens as number);
+      expect(asked).toBeLessThanOrEqual(room - embedded);
+      const ledger = (await testApp.db.collection('user_token_usage').findOne({ userId: limited }))?.totalTokens as number;
+      expect(ledger).toBeLessThanOrEqual(used + room);
     });
 
     it('asks for structured output with a JSON schema where the model takes one', async () => {

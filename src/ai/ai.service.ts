@@ -55,6 +55,12 @@ export interface PlannedRequest {
   request: Pick<CompletionRequest, 'messages' | 'maxTokens'>;
   /** Prompt tokens the call may add before it is made (e.g. an earlier call's answer). */
   extraPromptTokens?: number;
+  /**
+   * Prompt tokens the call adds only if the limit leaves room (a RAG answer's passages): the part
+   * holds them above its minimum when it can, and the caller fits them to what it holds (see
+   * RequestBudget.peek).
+   */
+  optionalPromptTokens?: number;
 }
 
 export interface AiEmbedContext extends Omit<AiCallContext, 'operationType'> {
@@ -434,14 +440,7 @@ export class AiService {
       };
     }
     let failure: AiProviderCallError;
-    const reservation = context.userId && this.config.TRACKING_ENABLED
-      ? await this.limits.reserve({
-          userId: context.userId,
-          promptTokens: await this.tokenizer.countTextsAsync(inputs, model),
-          maxCompletionTokens: 0,
-          microsPerToken: this.pricing.maxMicrosPerToken(model),
-        })
-      : undefined;
+    const reservation = await this.reserveEmbedding(context, operationType, model, inputs);
     currentRequestUsage()?.attempted(context.userId);
     try {
       const result = await this.provider.embed(model, inputs, context.signal);
@@ -470,7 +469,7 @@ export class AiService {
       return { vectors: result.vectors, model: result.model, provider: result.provider, usage, latencyMs: result.latencyMs, ...priced, tracked: log.tracked };
     } catch (error) {
       failure = this.asCallError(error);
-      await this.release(reservation);
+      await this.release(reservation, context);
     }
     const step: ModelStep = { role: 'primary', model };
     this.logFailure(step, failure, { operationType, requestId: context.requestId, userId: context.userId });
@@ -497,9 +496,10 @@ export class AiService {
     if (!userId || !this.config.TRACKING_ENABLED) return undefined;
     const models = this.modelChain({ operationType: calls[0].operations[0], model }).map((step) => step.model);
     const planned: PlannedCall[] = [];
-    for (const { operations, request, extraPromptTokens } of calls) {
+    for (const { operations, request, extraPromptTokens, optionalPromptTokens } of calls) {
       const promptTokens = (await this.tokenizer.countMessagesAsync(request.messages, model)) + (extraPromptTokens ?? 0);
-      planned.push({ operations, promptTokens, ...this.completionBounds(request.maxTokens) });
+      const bounds = this.completionBounds(request.maxTokens);
+      planned.push({ operations, promptTokens, ...bounds, reserveCompletionTokens: bounds.reserveCompletionTokens + (optionalPromptTokens ?? 0) });
     }
     const reservations = await this.limits.reserveParts(
       userId,
@@ -541,6 +541,18 @@ export class AiService {
   }
 
 
+  /** An embedding call's reservation: its request's part when one was reserved up front and holds enough. */
+  private async reserveEmbedding(context: AiEmbedContext, operationType: OperationType, model: string, inputs: string[]): Promise<Reservation | undefined> {
+    if (!context.userId || !this.config.TRACKING_ENABLED) return undefined;
+    const promptTokens = await this.tokenizer.countTextsAsync(inputs, model);
+    const held = context.budget?.take(operationType);
+    if (held) {
+      if (!held.enforced || held.tokens >= promptTokens) return { ...held, maxCompletionTokens: 0 };
+      await this.limits.release(held);
+    }
+    return this.limits.reserve({ userId: context.userId, promptTokens, maxCompletionTokens: 0, microsPerToken: this.pricing.maxMicrosPerToken(model) });
+  }
+
   /** What a call asks for, and what it holds: a call without max_tokens holds AI_RESERVE_COMPLETION_TOKENS. */
   private completionBounds(maxTokens: number | undefined): { maxCompletionTokens: number; reserveCompletionTokens: number } {
     const maxCompletionTokens = maxTokens ?? this.config.AI_MAX_TOKENS;
@@ -554,7 +566,7 @@ export class AiService {
   }
 
   /** A call that was not billed: its part goes back to the request's budget (for the fallback), else is released. */
-  private async release(reservation: Reservation | undefined, context?: AiCallContext): Promise<void> {
+  private async release(reservation: Reservation | undefined, context?: Pick<AiCallContext, 'budget'>): Promise<void> {
     if (!reservation) return;
     if (context?.budget?.giveBack(reservation)) return;
     await this.limits.release(reservation);

@@ -3,7 +3,7 @@ import { AiCompletion, AiService } from '../ai/ai.service';
 import type { ChatMessage } from '../ai/ai-provider.interface';
 import { RequestTokenUsageDto, toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import type { RagSourceDto } from '../search/dto/search-responses.dto';
-import { RagContext, RagService } from '../search/rag.service';
+import { RagContext, RagPlan, RagService } from '../search/rag.service';
 import { OrchaChatDto } from './dto/orcha-chat.dto';
 import { OrchaChatResponseDto } from './dto/orcha-chat-response.dto';
 
@@ -43,18 +43,30 @@ export class OrchaChatService {
   }
 
   /** One assistant answer (after the earlier turns in history, if any), tracked as `orcha_chat` for the user. */
+  /**
+   * With use_rag, the search embedding and the answer are reserved together before either is
+   * made (see RagService.reserve): at the edge of a limit the message is refused whole.
+   */
   async answer(input: AssistantInput, requestId?: string): Promise<AssistantAnswer> {
-    const context: RagContext | undefined = input.useRag
-      ? await this.rag.retrieve({ query: input.message, userId: input.userId, limit: RAG_CHAT_PASSAGES }, requestId)
-      : undefined;
-    const messages: ChatMessage[] = [
+    const messages = (grounding: ChatMessage[]): ChatMessage[] => [
       { role: 'system', content: ASSISTANT_INSTRUCTIONS },
       ...(input.history ?? []),
-      ...(context ? [this.rag.groundingMessage(context)] : []),
+      ...grounding,
       { role: 'user', content: input.message },
     ];
-    const answer = await this.ai.complete({ messages }, { userId: input.userId, requestId, operationType: 'orcha_chat' });
-    return { answer, context, usage: toRequestTokenUsage([...(context?.search.spent ?? []), answer.spent]) };
+    if (!input.useRag) {
+      const answer = await this.ai.complete({ messages: messages([]) }, { userId: input.userId, requestId, operationType: 'orcha_chat' });
+      return { answer, usage: toRequestTokenUsage([answer.spent]) };
+    }
+    const plan: RagPlan = { operation: 'orcha_chat', baseMessages: messages([this.rag.groundingMessage([])]) };
+    const budget = await this.rag.reserve(input.userId, input.message, plan);
+    try {
+      const context = await this.rag.retrieve({ query: input.message, userId: input.userId, limit: RAG_CHAT_PASSAGES }, requestId, { ...plan, budget });
+      const answer = await this.ai.complete({ messages: messages([this.rag.groundingMessage(context.passages)]) }, { userId: input.userId, requestId, operationType: 'orcha_chat', budget });
+      return { answer, context, usage: toRequestTokenUsage([...context.search.spent, answer.spent]) };
+    } finally {
+      await this.ai.releaseRequest(budget);
+    }
   }
 }
 

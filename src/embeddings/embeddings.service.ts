@@ -9,6 +9,7 @@ import { TokenizerService } from '../ai/tokenizer.service';
 import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import type { OperationType, TrackResult } from '../token-tracking/usage-record';
+import type { RequestBudget } from '../limits/request-budget';
 import { DeleteResourceResponseDto } from './dto/delete-resource-response.dto';
 import { EmbeddingCacheStatsDto, EmbedResourceResponseDto } from './dto/embed-resource-response.dto';
 import { EmbedResourceDto } from './dto/embed-resource.dto';
@@ -111,7 +112,7 @@ export class EmbeddingsService {
    */
   async embedTexts(
     texts: string[],
-    context: { userId?: string; model?: string; requestId?: string; operationType: OperationType },
+    context: { userId?: string; model?: string; requestId?: string; operationType: OperationType; budget?: RequestBudget },
   ): Promise<EmbedTextsResult> {
     const model = context.model ?? this.config.AI_EMBEDDING_MODEL;
     const owner = context.userId ?? '';
@@ -141,7 +142,7 @@ export class EmbeddingsService {
       const batch = missing.slice(start, start + VECTOR_BATCH);
       const batchTexts = batch.map((id) => textOf.get(id)!);
       const operationType = batchTexts.length > 1 ? 'batch_embedding' : context.operationType === 'batch_embedding' ? 'embedding' : context.operationType;
-      const embedded = await this.ai.embed(batchTexts, { userId: context.userId, model, requestId: context.requestId, operationType });
+      const embedded = await this.ai.embed(batchTexts, { userId: context.userId, model, requestId: context.requestId, operationType, budget: context.budget });
       spent.push({ promptTokens: 0, completionTokens: 0, embeddingTokens: embedded.usage.embeddingTokens, totalTokens: embedded.usage.totalTokens, costMicros: embedded.costMicros, estimated: embedded.usage.estimated });
       tracked.push(...embedded.tracked);
       const perText = Math.round(embedded.usage.embeddingTokens / batchTexts.length);

@@ -33,6 +33,11 @@ export class RequestBudget {
     return part.reservation;
   }
 
+  /** The part the next call of `operation` would take, without taking it (e.g. to fit a prompt to what it holds). */
+  peek(operation: OperationType): Reservation | undefined {
+    return this.unused.find((part) => part.operations.includes(operation))?.reservation;
+  }
+
   /** Whether the reservation came from this budget; it is then held again for a later call. */
   giveBack(reservation: Reservation): boolean {
     const part = this.taken.get(reservation.id);

@@ -4,6 +4,7 @@ import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import { AppConfig } from '../config/app-config';
 import { EmbeddingsService } from '../embeddings/embeddings.service';
 import { ResourceChunksService, ScoredChunk } from '../embeddings/resource-chunks.service';
+import type { RequestBudget } from '../limits/request-budget';
 import type { TrackResult } from '../token-tracking/usage-record';
 import { SearchCacheStatsDto, SearchCacheOutcomeDto, SemanticSearchResponseDto } from './dto/search-responses.dto';
 import { QueryEmbeddingSource, SearchCacheService } from './search-cache.service';
@@ -62,7 +63,8 @@ export class SearchService {
     };
   }
 
-  async search(input: SearchInput, requestId?: string): Promise<SearchOutcome> {
+  /** `budget`: parts the caller reserved for its whole request; the query embedding takes its `embedding` part. */
+  async search(input: SearchInput, requestId?: string, budget?: RequestBudget): Promise<SearchOutcome> {
     const model = this.config.AI_EMBEDDING_MODEL;
     const normalised = normaliseQuery(input.query);
     const queryHash = sha256(normalised);
@@ -81,7 +83,7 @@ export class SearchService {
       this.cache.recordSearch(true);
       return { hits: [], model, cache: { query_embedding: 'skipped', results }, spent: [], tracked: [] };
     }
-    const query = await this.queryVector(normalised, queryHash, model, input, requestId);
+    const query = await this.queryVector(normalised, queryHash, model, input, requestId, budget);
     const hits = await this.vectors.nearest({ userId: input.userId, model, vector: query.vector, limit: input.limit, resourceIds, version });
     this.cache.rememberResults(resultKey, hits);
     this.cache.recordSearch(query.source !== 'miss');
@@ -101,12 +103,12 @@ export class SearchService {
   }
 
   /** The normalised query is what gets embedded, so every spelling of it shares one vector. */
-  private async queryVector(normalised: string, queryHash: string, model: string, input: SearchInput, requestId?: string): Promise<QueryVector> {
+  private async queryVector(normalised: string, queryHash: string, model: string, input: SearchInput, requestId?: string, budget?: RequestBudget): Promise<QueryVector> {
     const sessionKey = input.sessionId ? { userId: input.userId, sessionId: input.sessionId, model, queryHash } : undefined;
     const remembered = sessionKey && this.cache.sessionVector(sessionKey);
     if (remembered) return { vector: remembered, source: 'session', spent: [], tracked: [] };
 
-    const embedded = await this.embeddings.embedTexts([normalised], { userId: input.userId, model, requestId, operationType: 'embedding' });
+    const embedded = await this.embeddings.embedTexts([normalised], { userId: input.userId, model, requestId, operationType: 'embedding', budget });
     const hit = embedded.cacheHits > 0;
     this.cache.recordPersistentLookup(hit);
     if (sessionKey) this.cache.rememberSessionVector(sessionKey, embedded.vectors[0]);
