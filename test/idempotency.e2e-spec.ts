@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { IdempotencyService } from '../src/idempotency/idempotency.service';
+import { TcpProxy } from './support/tcp-proxy';
 import { createTestApp, TestApp } from './support/test-app';
+import { testMongoUri } from './support/test-database';
 
 describe(IdempotencyService.name, () => {
   let testApp: TestApp;
@@ -76,4 +78,48 @@ describe(IdempotencyService.name, () => {
     const stored = await testApp.db.collection('idempotency_keys').findOne({ _id: { $regex: 'reused-key$' } } as never);
     expect(stored!.expiresAt.getTime() - stored!.createdAt.getTime()).toBe(24 * 3600 * 1000);
   });
+});
+
+describe(`${IdempotencyService.name} on a MongoDB slower than MONGODB_READ_TIMEOUT_MS`, () => {
+  let testApp: TestApp;
+  let proxy: TcpProxy;
+  let auth: { authorization: string };
+
+  beforeAll(async () => {
+    const proxied = await TcpProxy.forMongo(testMongoUri());
+    proxy = proxied.proxy;
+    testApp = await createTestApp({ MONGODB_URI: proxied.uri, MONGODB_READ_TIMEOUT_MS: 50, LOG_LEVEL: 'fatal' });
+    auth = { authorization: `Bearer ${testApp.adminKey}` };
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+    await proxy?.stop();
+  });
+
+  it('runs each of 10 keys sent 3 times concurrently once when every claim times out but lands', async () => {
+    const userId = 'slow-store-user';
+    // Every claim's insert reaches MongoDB but its reply comes after the 50 ms read deadline:
+    // the keys are claimed in process while the stored claims land too.
+    proxy.delayReplies(300);
+    const sends = Array.from({ length: 10 }, (_, i) =>
+      Array.from({ length: 3 }, () =>
+        request(testApp.http).post('/plugin/generate-only').set(auth).set('idempotency-key', `slow-${i}`).send({ prompt: `Plugin number ${i}`, userId, name: `S${i}` }),
+      ),
+    ).flat();
+    const responses = await Promise.all(sends);
+    proxy.delayReplies(0);
+
+    expect(responses.map((response) => response.status)).toEqual(Array(30).fill(200));
+    for (let i = 0; i < 10; i += 1) {
+      const [a, b, c] = responses.slice(i * 3, i * 3 + 3).map((response) => response.body);
+      expect([b, c]).toEqual([a, a]);
+    }
+    const ledger = await testApp.db.collection('user_token_usage').findOne({ userId });
+    expect(ledger?.requestCount).toBe(10);
+    // The stored claims that landed were completed as well: a retry elsewhere gets the answer.
+    const stored = await testApp.db.collection('idempotency_keys').find({ _id: { $regex: /\|slow-/ } as never }).toArray();
+    expect(stored.length).toBe(10);
+    expect(stored.every((record) => record.state === 'done')).toBe(true);
+  }, 60_000);
 });

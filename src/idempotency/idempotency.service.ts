@@ -60,25 +60,34 @@ export class IdempotencyService {
 
   async claim(scope: string, key: string, fingerprint: string): Promise<Claim> {
     const id = `${scope}|${key}`;
-    const held = this.localClaim(id, key, fingerprint);
-    if (held) return held;
-    try {
-      return await this.claimStored(id, key, fingerprint);
-    } catch (error) {
-      if (error instanceof HttpException) throw error;
-      this.logger.warn(`Idempotency store unavailable (${(error as Error).message}); key "${key}" claimed in process`);
-      this.local.set(id, { fingerprint, expiresAt: this.clock.now() + KEY_LIFETIME_MS });
-      if (this.local.size > MAX_LOCAL_CLAIMS) this.local.delete(this.local.keys().next().value!);
-      return { kind: 'first', id };
+    const deadline = Date.now() + this.config.AI_TIMEOUT_MS * 2 + 5_000;
+    for (;;) {
+      // A retry of a request this instance claimed in process waits for it, like one claimed in MongoDB.
+      const held = this.localClaim(id, key, fingerprint);
+      if (held === 'pending') {
+        if (Date.now() > deadline) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        continue;
+      }
+      if (held) return held;
+      try {
+        return await this.claimStored(id, key, fingerprint, deadline);
+      } catch (error) {
+        if (error instanceof HttpException) throw error;
+        // A concurrent request with this key was claimed in process meanwhile: wait for it.
+        if (this.local.has(id)) continue;
+        this.logger.warn(`Idempotency store unavailable (${(error as Error).message}); key "${key}" claimed in process`);
+        this.local.set(id, { fingerprint, expiresAt: this.clock.now() + KEY_LIFETIME_MS });
+        if (this.local.size > MAX_LOCAL_CLAIMS) this.local.delete(this.local.keys().next().value!);
+        return { kind: 'first', id };
+      }
     }
   }
 
   async complete(id: string, statusCode: number, body: unknown): Promise<void> {
     const local = this.local.get(id);
-    if (local) {
-      local.outcome = { statusCode, body };
-      return;
-    }
+    // A claim that timed out may still have landed: it is completed in MongoDB too, for retries elsewhere.
+    if (local) local.outcome = { statusCode, body };
     await this.stored(() => this.records.collection.updateOne({ _id: id as never }, { $set: { state: 'done', statusCode, body } }), 'idempotency write').catch(
       (error: Error) => this.logger.warn(`Idempotency record not completed (${error.message}); a retry may run again`),
     );
@@ -86,13 +95,13 @@ export class IdempotencyService {
 
   /** A failed first request frees its key, so the client's retry runs again. */
   async release(id: string): Promise<void> {
-    if (this.local.delete(id)) return;
+    this.local.delete(id);
     await this.stored(() => this.records.collection.deleteOne({ _id: id as never, state: 'pending' }), 'idempotency release').catch(
       (error: Error) => this.logger.warn(`Idempotency record not released (${error.message})`),
     );
   }
 
-  private localClaim(id: string, key: string, fingerprint: string): Claim | undefined {
+  private localClaim(id: string, key: string, fingerprint: string): Claim | 'pending' | undefined {
     const local = this.local.get(id);
     if (!local) return undefined;
     if (local.expiresAt <= this.clock.now()) {
@@ -100,16 +109,14 @@ export class IdempotencyService {
       return undefined;
     }
     if (local.fingerprint !== fingerprint) throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);
-    if (!local.outcome) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
-    return { kind: 'replay', ...local.outcome };
+    return local.outcome ? { kind: 'replay', ...local.outcome } : 'pending';
   }
 
   private stored<T>(run: () => Promise<T>, what: string): Promise<T> {
     return withinDeadline(this.records.db, this.config.MONGODB_READ_TIMEOUT_MS, what, run);
   }
 
-  private async claimStored(id: string, key: string, fingerprint: string): Promise<Claim> {
-    const deadline = Date.now() + this.config.AI_TIMEOUT_MS * 2 + 5_000;
+  private async claimStored(id: string, key: string, fingerprint: string, deadline: number): Promise<Claim> {
     for (;;) {
       const now = new Date(this.clock.now());
       try {
@@ -127,6 +134,9 @@ export class IdempotencyService {
         throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);
       }
       if (existing.state === 'done') return { kind: 'replay', statusCode: existing.statusCode as number, body: existing.body };
+      // The first request may have run on a claim made in process (its insert timed out, then landed).
+      const local = this.local.get(id);
+      if (local?.outcome) return { kind: 'replay', ...local.outcome };
       if (Date.now() > deadline) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }

@@ -18,6 +18,7 @@ interface Pair {
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private mode: BlockMode | null = null;
+  private replyDelayMs = 0;
 
   private constructor(
     private readonly server: Server,
@@ -50,6 +51,11 @@ export class TcpProxy {
   block(mode: BlockMode = 'refuse'): void {
     this.mode = mode;
     if (mode !== 'lose-replies') for (const pair of this.pairs) this.destroy(pair);
+  }
+
+  /** Holds every reply of the server for `ms` before passing it on (a slow or overloaded server); 0 stops it. */
+  delayReplies(ms: number): void {
+    this.replyDelayMs = ms;
   }
 
   /** Forwards again; connections held or muted while blocked are closed so clients reconnect cleanly. */
@@ -85,7 +91,9 @@ export class TcpProxy {
       if (this.mode === null || this.mode === 'lose-replies') upstream.write(chunk);
     });
     upstream.on('data', (chunk) => {
-      if (this.mode === null) client.write(chunk);
+      if (this.mode !== null) return;
+      if (this.replyDelayMs > 0) setTimeout(() => this.mode === null && client.write(chunk), this.replyDelayMs);
+      else client.write(chunk);
     });
   }
 
