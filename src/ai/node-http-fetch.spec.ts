@@ -49,6 +49,23 @@ describe(createNodeHttpFetch.name, () => {
     expect(sockets.size).toBe(1);
   });
 
+  it("drops an idle socket a second before the server's announced keep-alive timeout, so it is never reused as the server closes it", async () => {
+    handler = (_request, _body, response) => response.end('ok');
+    const previous = server.keepAliveTimeout;
+    server.keepAliveTimeout = 2_000; // announced as `Keep-Alive: timeout=2`
+    try {
+      const ownAgents = createNodeHttpFetch();
+      const first = await ownAgents(`${base}/`);
+      expect(first.headers.get('keep-alive')).toBe('timeout=2');
+      await first.text();
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      expect(await (await ownAgents(`${base}/`)).text()).toBe('ok');
+      expect(sockets.size).toBe(2);
+    } finally {
+      server.keepAliveTimeout = previous;
+    }
+  });
+
   it('decompresses gzip bodies and drops the encoding headers', async () => {
     const payload = JSON.stringify({ text: 'x'.repeat(5000) });
     handler = (request, _body, response) => {

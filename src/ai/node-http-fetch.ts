@@ -11,6 +11,8 @@ export interface NodeHttpFetchOptions {
 /** Response bodies streamed to the caller as they arrive; everything else is read whole first. */
 const STREAMED_CONTENT_TYPE = /^text\/event-stream/i;
 const NO_BODY_STATUS = new Set([101, 204, 205, 304]);
+/** How long a pooled socket may sit idle (shorter when the server announces less). */
+const IDLE_SOCKET_TIMEOUT_MS = 30_000;
 
 const abortError = (signal: AbortSignal): Error =>
   signal.reason instanceof Error ? signal.reason : new DOMException('This operation was aborted', 'AbortError');
@@ -26,7 +28,11 @@ const abortError = (signal: AbortSignal): Error =>
  * gzip/deflate/br responses. Any other body type goes to the built-in fetch.
  */
 export function createNodeHttpFetch(options: NodeHttpFetchOptions = {}): typeof fetch {
-  const agentOptions = { keepAlive: true, maxFreeSockets: options.maxFreeSockets ?? 256, scheduling: 'lifo' as const };
+  // `timeout` closes a socket idle in the pool for that long; it also lets Node honour a server's
+  // `Keep-Alive: timeout=N` (the socket is dropped a second before N), which it ignores without
+  // one. Otherwise a socket the provider is closing can be reused: ECONNRESET, a failed call.
+  // (On a socket in use it only emits 'timeout', which nothing here turns into an abort.)
+  const agentOptions = { keepAlive: true, maxFreeSockets: options.maxFreeSockets ?? 256, scheduling: 'lifo' as const, timeout: IDLE_SOCKET_TIMEOUT_MS };
   const agents = { 'http:': new HttpAgent(agentOptions), 'https:': new HttpsAgent(agentOptions) };
 
   return async function nodeHttpFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
