@@ -170,6 +170,60 @@ describe(`${UsageLimitsService.name} faults`, () => {
     }, 180_000);
   });
 
+  describe('Redis restarted empty while another instance has calls in flight', () => {
+    let mongo: { child: ChildProcess; uri: string };
+    let client: MongoClient;
+    let port: number;
+    let redis: ChildProcess | undefined;
+    let a: TestApp;
+    let b: TestApp;
+    const dbName = `limits_inflight_${randomBytes(4).toString('hex')}`;
+
+    beforeAll(async () => {
+      mongo = await startMongoChild();
+      client = await MongoClient.connect(mongo.uri, { directConnection: true });
+      port = await freePort();
+      redis = await startRedisServer(port);
+      const shared = { ...providerConfig(fake), MONGODB_URI: mongo.uri, MONGODB_DB_NAME: dbName, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: `test:${dbName}:` };
+      a = await createTestApp(shared);
+      b = await createTestApp(shared);
+    }, 120_000);
+
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+      await client?.close();
+      await stopProcess(redis);
+      await stopProcess(mongo?.child);
+    });
+
+    it("holds the other instance's in-flight calls again, so the instance that re-seeds counts them: overshoot 0", async () => {
+      fake.reset();
+      const user = 'inflight-user';
+      const limit = 1_000;
+      await a.api().put(`/user/${user}/limits`).send({ dailyTokens: limit, failMode: 'closed' }).expect(200);
+      // Five slow calls on B, then A's: 100 tokens each when billed (each holds its prompt and max_tokens 100).
+      const slow = { text: 'Hello there.', usage: { prompt_tokens: 10, completion_tokens: 90 }, delayMs: 3_000 };
+      const fast = { text: 'Hello there.', usage: { prompt_tokens: 10, completion_tokens: 90 } };
+      fake.script(MODEL, ...Array<typeof slow>(5).fill(slow), ...Array<typeof fast>(20).fill(fast));
+      const onB = Promise.all(Array.from({ length: 5 }, (_, n) => b.api().post('/v1/chat/completions').send({ ...completion(user, n), max_tokens: 100 })));
+      await waitFor('B to have five calls at the provider', () => fake.requests.filter((received) => received.path === '/v1/chat/completions').length === 5);
+
+      await stopProcess(redis);
+      redis = await startRedisServer(port);
+      await waitFor('both instances to reconnect to Redis', () => a.app.get(RedisService).isReady && b.app.get(RedisService).isReady);
+      // A re-seeds the user from the ledger, which does not show B's calls yet: only B's holds count them.
+      const onA = await Promise.all(Array.from({ length: 20 }, (_, n) => a.api().post('/v1/chat/completions').send({ ...completion(user, 100 + n), max_tokens: 100 })));
+      const counts = tally([...(await onB), ...onA]);
+      const billed = (await ledgerOf(client.db(dbName), user)).dayTokens;
+      const overshoot = Math.max(0, billed - limit);
+      report(`redis restart with B in flight: limit ${limit}, 5 slow calls on B + 20 on A -> ${JSON.stringify(counts)}, day total ${billed}, overshoot ${overshoot}`);
+      expect(overshoot).toBe(0);
+      expect(tally(onA)['429']).toBeGreaterThan(0);
+      expect(Object.keys(counts).filter((status) => status !== '200' && status !== '429')).toEqual([]);
+    }, 120_000);
+  });
+
   describe('at the edge of a limit', () => {
     let testApp: TestApp;
 

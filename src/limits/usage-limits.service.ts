@@ -198,6 +198,24 @@ export class UsageLimitsService implements OnModuleInit {
     client.defineCommand('tlSeed', { numberOfKeys: 6, lua: SEED_SCRIPT });
     client.defineCommand('tlPlan', { numberOfKeys: 1, lua: PLAN_SCRIPT });
     client.defineCommand('tlState', { numberOfKeys: 5, lua: STATE_SCRIPT });
+    client.on('ready', () => void this.holdInFlightAgain());
+  }
+
+  /**
+   * When Redis is back (perhaps empty), the calls this process still has in flight are held
+   * again: another instance that re-seeds a user's counters from the ledger, which does not show
+   * them yet, then still counts them. Entries Redis kept are left as they are.
+   */
+  private async holdInFlightAgain(): Promise<void> {
+    if (this.live.size === 0) return;
+    const now = this.clock.now();
+    const pipeline = this.redis.client.pipeline();
+    for (const [userId, held] of this.live) {
+      const key = this.keys(userId, now).reservations;
+      for (const [id, value] of held) pipeline.hsetnx(key, id, value);
+      pipeline.pexpire(key, this.reservationTtlMs * 2);
+    }
+    await pipeline.exec().catch((error: Error) => this.logger.warn(`In-flight reservations not held again after Redis reconnected: ${error.message}`));
   }
 
   /** The ledger provides users' tiers and period totals (set once by TokenTrackingModule). */
@@ -280,7 +298,7 @@ export class UsageLimitsService implements OnModuleInit {
       for (let attempt = 0; attempt < 2; attempt += 1) {
         const result = await (this.redis.client as RedisWithScripts).tlReserve(
           keys.window, keys.day, keys.month, keys.reservations, keys.plan,
-          now, id, microsPerToken, this.config.AI_TIMEOUT_MS * 3, WINDOW_MS, parts.length, ...bounds,
+          now, id, microsPerToken, this.reservationTtlMs, WINDOW_MS, parts.length, ...bounds,
         );
         const code = Number(result[0]);
         if (code === -1) {
@@ -307,7 +325,7 @@ export class UsageLimitsService implements OnModuleInit {
         if (code === 2) return open(plan);
         const held = this.live.get(userId) ?? new Map<string, string>();
         this.live.set(userId, held);
-        const expires = now + this.config.AI_TIMEOUT_MS * 3;
+        const expires = now + this.reservationTtlMs;
         return open(plan, true).map((reservation, index) => {
           const granted = Number(tail[index]);
           held.set(reservation.id, `${granted}:${Math.ceil(granted * microsPerToken)}:${expires}`);
@@ -490,6 +508,11 @@ export class UsageLimitsService implements OnModuleInit {
     if (limit === 'monthly_cost') return this.calendar.nextMonthStart(new Date(now));
     const window = await this.window(userId);
     return window.resetAt ?? new Date(now + WINDOW_MS);
+  }
+
+  /** How long a reservation holds before it counts as a crashed request's and is dropped. */
+  private get reservationTtlMs(): number {
+    return this.config.AI_TIMEOUT_MS * 3;
   }
 
   private keys(userId: string, now: number) {
