@@ -168,6 +168,29 @@ describe(`${UsageLimitsService.name} faults`, () => {
       // Only refusals by a limit (429) or by fail-closed tiers while Redis was gone (503).
       expect(Object.keys(counts).filter((status) => !['200', '429', '503'].includes(status))).toEqual([]);
     }, 180_000);
+
+    it("keeps an admin's window reset when the window is replayed after Redis lost its data", async () => {
+      fake.reset();
+      const user = 'restart-reset';
+      await testApp.api().put(`/user/${user}/limits`).send({ rolling24hTokens: 300, dailyTokens: null, monthlyCostUsd: null, failMode: 'closed' }).expect(200);
+      const billedCall = { text: 'Hello there.', usage: { prompt_tokens: 10, completion_tokens: 90 } };
+      const send = (n: number) => testApp.api().post('/v1/chat/completions').send({ ...completion(user, n), max_tokens: 90 });
+      fake.script(MODEL, ...Array<typeof billedCall>(4).fill(billedCall));
+      for (let n = 0; n < 3; n += 1) await send(n).expect(200);
+      await send(3).expect(429);
+      await testApp.api().post(`/api/v1/tokens/reset/${user}`).expect(200);
+      await send(4).expect(200);
+
+      await stopProcess(redis);
+      redis = await startRedisServer(port);
+      await waitFor('the app to reconnect to Redis', () => testApp.app.get(RedisService).isReady);
+      // The next call re-seeds the window from the usage events: only the call made after the reset counts.
+      fake.script(MODEL, billedCall);
+      await send(5).expect(200);
+      const after = await testApp.api().get(`/api/v1/tokens/usage/${user}`).expect(200);
+      report(`redis restart after an admin reset: window replayed to ${after.body.current_usage} tokens (400 used, 200 of them after the reset)`);
+      expect(after.body.current_usage).toBe(200);
+    }, 120_000);
   });
 
   describe('Redis restarted empty while another instance has calls in flight', () => {

@@ -44,6 +44,8 @@ export interface StoredPlan {
   limits?: TierLimits | null;
   /** Raised by every change of tier or limits; orders concurrent writes of the plan to Redis. */
   version?: number;
+  /** An admin cleared the rolling window then: usage before it is not replayed into the window. */
+  windowResetAt?: Date | null;
 }
 
 export interface PlanSource {
@@ -51,6 +53,7 @@ export interface PlanSource {
   periodUsage(userId: string, day: string, month: string): Promise<LedgerPeriodUsage>;
   /** The user's tracked calls since `since`, oldest first. */
   usageSince(userId: string, since: Date): Promise<UsageMoment[]>;
+  recordWindowReset(userId: string, at: Date): Promise<void>;
 }
 
 export interface ReservationRequest extends ReservationPart {
@@ -382,10 +385,19 @@ export class UsageLimitsService implements OnModuleInit {
     return state ? state.window : { trackingEnabled: false, currentUsage: 0, resetAt: null };
   }
 
+  /**
+   * Clears the user's rolling window. The time is kept in MongoDB too, so a window replayed after
+   * Redis lost its data starts after it (if MongoDB cannot be written, that replay may bring the
+   * cleared usage back: logged).
+   */
   async resetWindow(userId: string): Promise<WindowState> {
+    const now = this.clock.now();
+    await this.planSource
+      ?.recordWindowReset(userId, new Date(now))
+      .catch((error: Error) => this.logger.warn(`Window reset of ${userId} not kept in MongoDB (${error.message}); a replay after a Redis data loss would not know it`));
     if (!this.redis.isReady) return { trackingEnabled: false, currentUsage: 0, resetAt: null };
     try {
-      await this.redis.client.del(this.keys(userId, this.clock.now()).window);
+      await this.redis.client.del(this.keys(userId, now).window);
       return { trackingEnabled: true, currentUsage: 0, resetAt: null };
     } catch {
       return { trackingEnabled: false, currentUsage: 0, resetAt: null };
@@ -494,7 +506,8 @@ export class UsageLimitsService implements OnModuleInit {
         ])
       : [{}, { dayTokens: 0, monthCostMicros: 0 }, []];
     const plan = this.remember(userId, this.resolve(stored), now);
-    const window = replayWindow(moments, now);
+    const resetAt = (stored as StoredPlan).windowResetAt?.getTime() ?? -Infinity;
+    const window = replayWindow(moments.filter((moment) => moment.at > resetAt), now);
     const inFlight = [...(this.live.get(userId) ?? new Map<string, string>())].flat();
     await (this.redis.client as RedisWithScripts).tlSeed(
       keys.window, keys.day, keys.month, keys.reservations, keys.plan, keys.unseeded,

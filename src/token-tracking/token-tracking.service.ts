@@ -205,7 +205,7 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
 
   async planOf(userId: string): Promise<StoredPlan> {
     const document = await this.withTimeout(
-      this.usage.collection.findOne({ userId }, { projection: { _id: 0, tier: 1, limits: 1, planVersion: 1 } }),
+      this.usage.collection.findOne({ userId }, { projection: { _id: 0, tier: 1, limits: 1, planVersion: 1, windowResetAt: 1 } }),
       'plan read',
       this.config.MONGODB_READ_TIMEOUT_MS,
     );
@@ -213,7 +213,13 @@ export class TokenTrackingService implements OnApplicationShutdown, PlanSource {
       tier: (document?.tier as string | undefined) ?? null,
       limits: (document?.limits as TierLimits | undefined) ?? null,
       version: (document?.planVersion as number | undefined) ?? 0,
+      windowResetAt: (document?.windowResetAt as Date | undefined) ?? null,
     };
+  }
+
+  /** Remembers an admin's clearing of the user's rolling window, so a replay after Redis lost its data honours it. */
+  async recordWindowReset(userId: string, at: Date): Promise<void> {
+    await this.withTimeout(this.usage.collection.updateOne({ userId }, { $set: { windowResetAt: at } }), 'window reset write', this.config.MONGODB_READ_TIMEOUT_MS);
   }
 
   async periodUsage(userId: string, day: string, month: string): Promise<LedgerPeriodUsage> {

@@ -61,6 +61,9 @@ export class UserTokenUsage {
   /** Raised by every change of tier or limits (orders the copies held in Redis). */
   @Prop() planVersion?: number;
 
+  /** When an admin last cleared the rolling window: a replay of the window after Redis lost it starts after this. */
+  @Prop() windowResetAt?: Date;
+
   @Prop() firstRequestAt?: Date;
   @Prop() lastRequestAt?: Date;
 
