@@ -401,6 +401,20 @@ describe('AI endpoints against real-world answer shapes', () => {
       expect((await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens).toBe(used);
     });
 
+    it('refuses a chat with use_rag at the edge of its limit whole, before the query embedding is billed', async () => {
+      const id = `c${++sequence}`;
+      const user = `shape-${id}`;
+      await resourceFor(user, `${id}p`);
+      allBilled.push(...fake.billed.filter((call) => call.cell === `${id}p`));
+      const used = (await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens as number;
+      const message = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
+      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: used + testApp.app.get(TokenizerService).countText(message, EMBEDDING) + 20 }).expect(200);
+      const response = await post('/api/v1/orcha/chat', { user_id: user, message, use_rag: true }, id);
+      expect(response.status).toBe(429);
+      expect(fake.billed.filter((call) => call.cell === id)).toHaveLength(0);
+      expect(await testApp.db.collection('usage_events').countDocuments({ requestId: id })).toBe(0);
+    });
+
     it('gives a RAG answer fewer passages when the limit leaves room for fewer, and asks for no more than that room', async () => {
       const id = `c${++sequence}`;
       const [limited, unlimited] = [`shape-${id}-limited`, `shape-${id}-unlimited`];
@@ -410,7 +424,6 @@ describe('AI endpoints against real-world answer shapes', () => {
       for (const user of [limited, unlimited]) {
         await post('/embeddings', { resourceId: 'guide', userId: user, content }, `${id}p`).expect(200);
       }
-      allBilled.push(...fake.billed.filter((call) => call.cell === `${id}p`));
       const query = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
 
       const whole = await post('/api/v1/search/answer', { userId: unlimited, query }, id).expect(200);
@@ -425,7 +438,8 @@ describe('AI endpoints against real-world answer shapes', () => {
       await testApp.api().put(`/user/${limited}/limits`).send({ dailyTokens: used + room }).expect(200);
       const [requestsBefore, billedBefore] = [fake.requests.length, fake.billed.length];
       const fitted = await post('/api/v1/search/answer', { userId: limited, query }, id).expect(200);
-      allBilled.push(...fake.billed.filter((call) => call.cell === id));
+      // An answer's cell is the first marker of its prompt: a passage's (`${id}p`) when it leads.
+      allBilled.push(...fake.billed.filter((call) => call.cell === id || call.cell === `${id}p`));
       const embedded = fake.billed.slice(billedBefore).filter((call) => call.kind === 'embeddings').reduce((sum, call) => sum + call.embeddingTokens, 0);
       const sources = JSON.parse(fitted.body as string).sources.length;
       expect(sources).toBeGreaterThanOrEqual(1);
