@@ -13,6 +13,7 @@ const BODY_LIMIT_BYTES = 1024 * 1024;
 const HEALTH_WITHIN_MS = 200;
 const CHAT_MODEL = 'openai/gpt-4o-mini';
 const EMBEDDING_MODEL = 'text-embedding-3-small';
+const LARGE_EMBEDDING_MODEL = 'text-embedding-3-large';
 
 /**
  * The tokenizer's worst cases one after another: runs with no word break of letters, spaces,
@@ -62,16 +63,18 @@ interface EmbeddingList {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-/** 256 vectors of 1,536 full-precision floats: ~8 MB of JSON, 100-250 ms for one JSON.stringify. */
-function denseVectors(bodies: unknown[]): void {
-  for (const body of bodies as EmbeddingList[]) {
-    expect(body.object).toBe('list');
-    expect(body.data).toHaveLength(MAX_EMBEDDING_INPUTS);
-    expect(body.data.every((item, index) => item.object === 'embedding' && item.index === index && item.embedding.length === 1536)).toBe(true);
-    expect(body.data[0].embedding.filter((value) => value === 0)).toHaveLength(0);
-    expect(body.usage.total_tokens).toBeGreaterThan(0);
-  }
-}
+/** 256 vectors of full-precision floats: ~8 MB of JSON at 1,536 dimensions, ~16 MB at 3,072. */
+const denseVectors =
+  (dimensions: number) =>
+  (bodies: unknown[]): void => {
+    for (const body of bodies as EmbeddingList[]) {
+      expect(body.object).toBe('list');
+      expect(body.data).toHaveLength(MAX_EMBEDDING_INPUTS);
+      expect(body.data.every((item, index) => item.object === 'embedding' && item.index === index && item.embedding.length === dimensions)).toBe(true);
+      expect(body.data[0].embedding.filter((value) => value === 0)).toHaveLength(0);
+      expect(body.usage.total_tokens).toBeGreaterThan(0);
+    }
+  };
 
 const CASES: GuardCase[] = [
   { name: 'chat completion, two messages at the 500k limit', path: '/v1/chat/completions', body: () => ({ model: CHAT_MODEL, messages: fitting(MAX_CHAT_CONTENT_LENGTH, 2).map((content) => ({ role: 'user', content })) }) },
@@ -83,17 +86,24 @@ const CASES: GuardCase[] = [
     path: '/v1/embeddings',
     body: () => ({ model: EMBEDDING_MODEL, input: fitting(MAX_TEXT, MAX_EMBEDDING_INPUTS, 20_000, 'dense:') }),
     answer: { dense: true, omitUsage: true },
-    check: denseVectors,
+    check: denseVectors(1536),
   },
   {
-    name: '/v1/embeddings, 256 dense vectors with an Idempotency-Key, then its replay',
+    name: '/v1/embeddings, 256 dense 3072-dimension vectors',
     path: '/v1/embeddings',
-    body: () => ({ model: EMBEDDING_MODEL, input: fitting(MAX_TEXT, MAX_EMBEDDING_INPUTS, 20_000, 'replayed:') }),
+    body: () => ({ model: LARGE_EMBEDDING_MODEL, input: fitting(MAX_TEXT, MAX_EMBEDDING_INPUTS, 20_000, 'large:') }),
+    answer: { dense: true },
+    check: denseVectors(3072),
+  },
+  {
+    name: '/v1/embeddings, 256 dense 3072-dimension vectors with an Idempotency-Key, then its replay',
+    path: '/v1/embeddings',
+    body: () => ({ model: LARGE_EMBEDDING_MODEL, input: fitting(MAX_TEXT, MAX_EMBEDDING_INPUTS, 20_000, 'replayed:') }),
     answer: { dense: true },
     headers: { 'idempotency-key': 'guard-dense-replay' },
     replay: true,
     check: (bodies, responses) => {
-      denseVectors(bodies);
+      denseVectors(3072)(bodies);
       expect(responses[1].headers['idempotent-replayed']).toBe('true');
       expect(Buffer.compare(responses[1].body as Buffer, responses[0].body as Buffer)).toBe(0);
     },

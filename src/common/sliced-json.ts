@@ -3,6 +3,17 @@ export const SLICE_BUDGET_MS = 8;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Work split across turns of the event loop: `spent()` hands the loop back once SLICE_BUDGET_MS went by. */
+export class TurnBudget {
+  private started = performance.now();
+
+  async spent(): Promise<void> {
+    if (performance.now() - this.started < SLICE_BUDGET_MS) return;
+    await nextTurn();
+    this.started = performance.now();
+  }
+}
+
 /** One array element as JSON.stringify writes it inside an array (undefined and functions become null). */
 function element(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
@@ -16,13 +27,10 @@ function element(value: unknown): string {
  */
 export async function stringifyInSlices(value: unknown): Promise<Buffer> {
   const parts: Buffer[] = [];
-  let pending: string[] = [];
   let sliceStarted = performance.now();
   const emit = async (text: string) => {
-    pending.push(text);
+    parts.push(Buffer.from(text));
     if (performance.now() - sliceStarted < SLICE_BUDGET_MS) return;
-    parts.push(Buffer.from(pending.join('')));
-    pending = [];
     await nextTurn();
     sliceStarted = performance.now();
   };
@@ -53,7 +61,6 @@ export async function stringifyInSlices(value: unknown): Promise<Buffer> {
   } else {
     await emit(JSON.stringify(value) ?? 'null');
   }
-  parts.push(Buffer.from(pending.join('')));
   return Buffer.concat(parts);
 }
 

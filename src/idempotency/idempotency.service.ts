@@ -69,8 +69,8 @@ export class IdempotencyService {
 
   async claim(scope: string, key: string, fingerprint: string): Promise<Claim> {
     const id = `${scope}|${key}`;
-    const held = this.localClaim(id, key, fingerprint);
-    if (held) return held;
+    const held = this.localOutcome(id, key, fingerprint);
+    if (held) return replayOf(key, held);
     try {
       return await this.claimStored(id, key, fingerprint);
     } catch (error) {
@@ -88,7 +88,7 @@ export class IdempotencyService {
    * gets a 409 saying so instead of running the request again.
    */
   async complete(id: string, statusCode: number, body: unknown): Promise<void> {
-    const packed = packBody(body);
+    const packed = await packBody(body);
     const bytes = storedSize(packed);
     const outcome: Outcome = bytes > MAX_STORED_BODY_BYTES ? { statusCode, bodyTooLargeBytes: bytes } : { statusCode, body: packed };
     if (outcome.bodyTooLargeBytes) this.logger.warn(`Response of ${bytes} bytes not kept for replays of idempotency record ${id}`);
@@ -110,7 +110,8 @@ export class IdempotencyService {
     );
   }
 
-  private localClaim(id: string, key: string, fingerprint: string): Claim | undefined {
+  /** The outcome of a key claimed in process (none when it is not, or has expired). */
+  private localOutcome(id: string, key: string, fingerprint: string): Outcome | undefined {
     const local = this.local.get(id);
     if (!local) return undefined;
     if (local.expiresAt <= this.clock.now()) {
@@ -119,7 +120,7 @@ export class IdempotencyService {
     }
     if (local.fingerprint !== fingerprint) throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);
     if (!local.outcome) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
-    return replayOf(key, local.outcome);
+    return local.outcome;
   }
 
   private stored<T>(run: () => Promise<T>, what: string): Promise<T> {
@@ -153,12 +154,12 @@ export class IdempotencyService {
   }
 }
 
-function replayOf(key: string, outcome: Outcome): Claim {
+async function replayOf(key: string, outcome: Outcome): Promise<Claim> {
   if (outcome.bodyTooLargeBytes !== undefined) {
     const megabytes = (outcome.bodyTooLargeBytes / 1024 / 1024).toFixed(1);
     throw new ConflictException(
       `The request with Idempotency-Key "${key}" was answered, but its response (${megabytes} MiB stored) was too large to keep for replays; it is not run again. Send it with a new key`,
     );
   }
-  return { kind: 'replay', statusCode: outcome.statusCode, body: unpackBody(outcome.body) };
+  return { kind: 'replay', statusCode: outcome.statusCode, body: await unpackBody(outcome.body) };
 }

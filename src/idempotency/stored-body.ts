@@ -1,4 +1,6 @@
 import { Binary, BSON } from 'mongodb';
+import { toNumbers } from '../common/float64-bytes';
+import { TurnBudget } from '../common/sliced-json';
 
 /** Arrays of at least this many numbers are stored as one float64 buffer. */
 const PACKED_MIN_LENGTH = 16;
@@ -27,26 +29,42 @@ function isNumberArray(value: unknown[]): value is number[] {
  * become `{ _float64: <binData> }`, exact (a JS number is a float64) and serialised as one buffer;
  * as BSON arrays, 256 vectors of 1,536 doubles take 50-130 ms to write and as long to read back,
  * on the event loop. A JSON body never holds binData, so the marker cannot be confused with data.
+ * Converting 256 x 3,072 numbers takes tens of ms itself, so both directions hand the event loop
+ * back between arrays.
  */
-export function packBody(value: unknown): unknown {
+export async function packBody(value: unknown, budget = new TurnBudget()): Promise<unknown> {
   if (Array.isArray(value)) {
-    if (isNumberArray(value)) return { [PACKED]: new Binary(Buffer.from(Float64Array.from(value).buffer)) };
-    return value.map(packBody);
+    if (isNumberArray(value)) {
+      await budget.spent();
+      return { [PACKED]: new Binary(Buffer.from(new Float64Array(value).buffer)) };
+    }
+    const packed: unknown[] = [];
+    for (const item of value) packed.push(await packBody(item, budget));
+    return packed;
   }
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, packBody(item)]));
+  if (isPlainObject(value)) {
+    const packed: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) packed[key] = await packBody(item, budget);
+    return packed;
+  }
   return value;
 }
 
-export function unpackBody(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(unpackBody);
+export async function unpackBody(value: unknown, budget = new TurnBudget()): Promise<unknown> {
+  if (Array.isArray(value)) {
+    const unpacked: unknown[] = [];
+    for (const item of value) unpacked.push(await unpackBody(item, budget));
+    return unpacked;
+  }
   if (isPlainObject(value)) {
     const packed = value[PACKED];
     if (packed instanceof Binary && Object.keys(value).length === 1) {
-      const bytes = packed.buffer;
-      // Copied out: the bytes may be a view, at an offset not divisible by 8, into the whole document.
-      return Array.from(new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+      await budget.spent();
+      return toNumbers(packed.buffer);
     }
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, unpackBody(item)]));
+    const unpacked: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) unpacked[key] = await unpackBody(item, budget);
+    return unpacked;
   }
   return value;
 }

@@ -113,6 +113,9 @@ export const shapeMarker = (shape: AnswerShape, cell?: string) => `[fake-shape:$
 const SHAPE_PATTERN = /\[fake-shape:([a-z0-9-]+)\]/;
 const CELL_PATTERN = /\[fake-cell:([A-Za-z0-9_.-]+)\]/;
 
+/** Vector sizes of the models that do not answer with HASHED_EMBEDDING_DIMENSIONS (1,536). */
+const MODEL_DIMENSIONS: Record<string, number> = { 'text-embedding-3-large': 3072 };
+
 /** OpenRouter's usage.cost for every openrouter-shaped answer, in USD. */
 export const SHAPE_COST_USD = 0.000321;
 /** How long a `hang` waits before answering: far past any test's AI_TIMEOUT_MS; ends when the client goes away. */
@@ -400,7 +403,7 @@ export class FakeProviderServer {
     if (scripted.status && scripted.status >= 400) return sendError(res, scripted.status);
     if (scripted.body !== undefined) return sendJson(res, scripted.status ?? 200, scripted.body);
 
-    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : undefined;
+    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : MODEL_DIMENSIONS[model.replace(/^.*\//, '')];
     const base64 = body.encoding_format === 'base64';
     const omit = scripted.omitUsage || scripted.usage === null;
     // Counted in slices, as the service counts: a real provider's counting never holds the app's event loop.
