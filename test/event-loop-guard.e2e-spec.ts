@@ -11,6 +11,7 @@ import { createTestApp, TestApp } from './support/test-app';
 
 const BODY_LIMIT_BYTES = 1024 * 1024;
 const HEALTH_WITHIN_MS = 200;
+const PROBE_INTERVAL_MS = 5;
 const CHAT_MODEL = 'openai/gpt-4o-mini';
 const EMBEDDING_MODEL = 'text-embedding-3-small';
 const LARGE_EMBEDDING_MODEL = 'text-embedding-3-large';
@@ -186,11 +187,14 @@ describe('event-loop guard: the largest accepted inputs never stall /health', ()
       const first = await send();
       return replay ? [first, await send()] : [first];
     })().finally(() => (done = true));
+    // Timed from when each probe was due, not from when its timer fired: the client shares the
+    // event loop, so a stall that began between probes would otherwise delay the send and go unseen.
+    let due = performance.now();
     while (!done) {
-      const started = performance.now();
       await health();
-      slowest.push(performance.now() - started);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      slowest.push(performance.now() - due);
+      due = performance.now() + PROBE_INTERVAL_MS;
+      await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
     }
     const responses = await work;
     fake.reset();
