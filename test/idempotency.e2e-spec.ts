@@ -1,5 +1,8 @@
+import { ConflictException } from '@nestjs/common';
+import { Binary } from 'mongodb';
 import request from 'supertest';
 import { IdempotencyService } from '../src/idempotency/idempotency.service';
+import { MAX_STORED_BODY_BYTES } from '../src/idempotency/stored-body';
 import { TcpProxy } from './support/tcp-proxy';
 import { createTestApp, TestApp } from './support/test-app';
 import { testMongoUri } from './support/test-database';
@@ -77,6 +80,55 @@ describe(IdempotencyService.name, () => {
     expect(indexes.find((index) => index.key.expiresAt === 1)).toMatchObject({ expireAfterSeconds: 0 });
     const stored = await testApp.db.collection('idempotency_keys').findOne({ _id: { $regex: 'reused-key$' } } as never);
     expect(stored!.expiresAt.getTime() - stored!.createdAt.getTime()).toBe(24 * 3600 * 1000);
+  });
+
+  it('replays a /v1/embeddings answer byte for byte, its vectors stored as float64 binData', async () => {
+    const send = () =>
+      request(testApp.http)
+        .post('/v1/embeddings')
+        .set(auth)
+        .set('idempotency-key', 'embed-key')
+        .send({ model: 'text-embedding-3-small', user: 'embed-user', input: ['first text to embed', 'second one'] })
+        .buffer(true)
+        .parse((response, callback) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => callback(null, Buffer.concat(chunks)));
+        })
+        .expect(200);
+    const first = await send();
+    const again = await send();
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect((again.body as Buffer).equals(first.body as Buffer)).toBe(true);
+    const answer = JSON.parse((first.body as Buffer).toString('utf8'));
+    expect(Object.keys(answer)).toEqual(['object', 'data', 'model', 'usage']);
+    expect(answer.data.map((item: { index: number; embedding: number[] }) => [item.index, item.embedding.length > 16])).toEqual([[0, true], [1, true]]);
+
+    const stored = await testApp.db.collection('idempotency_keys').findOne({ _id: { $regex: 'embed-key$' } } as never);
+    expect(stored!.body.data[0].embedding._float64).toBeInstanceOf(Binary);
+    expect(stored!.body.data[0].embedding._float64.buffer.byteLength).toBe(answer.data[0].embedding.length * 8);
+    const ledger = await testApp.db.collection('user_token_usage').findOne({ userId: 'embed-user' });
+    expect(ledger!.requestCount).toBe(1);
+  });
+
+  it('answers 409 to a retry whose first response was too large to keep, without running it again', async () => {
+    const idempotency = testApp.app.get(IdempotencyService);
+    // 2 x 1,000,000 float64s: 16 MB stored, past MAX_STORED_BODY_BYTES.
+    const huge = { object: 'list', data: [0, 1].map((index) => ({ object: 'embedding', index, embedding: new Array(1_000_000).fill(index + 0.5) })) };
+    const scope = '/v1/embeddings|user:huge-user';
+    const claim = await idempotency.claim(scope, 'huge-key', 'fingerprint-1');
+    expect(claim.kind).toBe('first');
+    await idempotency.complete((claim as { id: string }).id, 200, huge);
+
+    const stored = await testApp.db.collection('idempotency_keys').findOne({ _id: `${scope}|huge-key` } as never);
+    expect(stored).toMatchObject({ state: 'done', statusCode: 200 });
+    expect(stored!.body).toBeUndefined();
+    expect(stored!.bodyTooLargeBytes).toBeGreaterThan(MAX_STORED_BODY_BYTES);
+    const retry = idempotency.claim(scope, 'huge-key', 'fingerprint-1');
+    await expect(retry).rejects.toBeInstanceOf(ConflictException);
+    await expect(retry).rejects.toThrow(/"huge-key" was answered, but its response \(15\.\d MiB stored\) was too large to keep for replays; it is not run again/);
+    expect(testApp.logs().some((line) => line.msg.includes('not kept for replays'))).toBe(true);
   });
 });
 

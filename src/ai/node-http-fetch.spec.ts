@@ -42,6 +42,26 @@ describe(createNodeHttpFetch.name, () => {
     expect(await response.json()).toEqual({ method: 'POST', url: '/v1/things?x=1', body: '{"é":1}', length: '8' });
   });
 
+  it('parses a large JSON answer across turns of the event loop, to the same value', async () => {
+    const answer = { object: 'list', data: Array.from({ length: 64 }, (_, index) => ({ index, embedding: Array.from({ length: 1536 }, (_, i) => Math.cos(index + i)) })) };
+    handler = (_request, _body, response) => {
+      response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      response.end('\ufeff' + JSON.stringify(answer));
+    };
+    const response = await fetchOver(`${base}/v1/embeddings`, { method: 'POST', body: '{}' });
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      if (!counting) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    expect(await response.json()).toEqual(answer);
+    counting = false;
+    expect(turns).toBeGreaterThan(0);
+  });
+
   it('keeps the connection alive across sequential calls', async () => {
     handler = (_request, _body, response) => response.end('ok');
     const ownAgents = createNodeHttpFetch();

@@ -7,6 +7,7 @@ import { AiService, SpentUsage } from '../ai/ai.service';
 import { toRequestTokenUsage } from '../ai/dto/request-token-usage.dto';
 import { TokenizerService } from '../ai/tokenizer.service';
 import { withinDeadline } from '../common/deadline';
+import { toNumbers } from '../common/float64-bytes';
 import { AppConfig } from '../config/app-config';
 import type { OperationType, TrackResult } from '../token-tracking/usage-record';
 import type { RequestBudget } from '../limits/request-budget';
@@ -40,8 +41,7 @@ function toStoredVector(vector: readonly number[]): Binary {
 
 function fromStoredVector(stored: unknown): number[] {
   if (Array.isArray(stored)) return stored as number[];
-  const bytes = (stored as Binary).buffer;
-  return Array.from(new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
+  return toNumbers((stored as Binary).buffer);
 }
 
 @Injectable()

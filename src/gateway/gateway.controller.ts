@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { AiStreamEvent } from '../ai/ai.service';
 import { Access } from '../auth/access.decorator';
 import { AI_ERRORS, ApiErrorResponses, ApiOkJsonOr, ApiSuccessHeaders, BODY_ERRORS } from '../common/api-responses.decorator';
+import { SerialisedInSlices } from '../common/sliced-json.interceptor';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { UsageLimitsService } from '../limits/usage-limits.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
@@ -73,6 +74,7 @@ export class GatewayController {
   @HttpCode(200)
   @Access('user', { owner: 'body:user' })
   @Idempotent()
+  @SerialisedInSlices()
   @ApiOperation({ summary: 'Create embeddings (OpenAI-compatible)', description: 'Tracked for `user`; texts already in the embedding cache cost no tokens.' })
   @ApiOkResponse({ type: EmbeddingsResponseDto })
   @ApiSuccessHeaders({ ...LEDGER_HEADERS, [`${LEDGER_HEADER}-cache-hits`]: integer('Inputs answered from the embedding cache') })

@@ -29,8 +29,8 @@ export interface LedgerFigures {
 }
 
 /**
- * Fewer than OpenAI's 2,048: the answer is serialised on the event loop, and 256 dense 1536-dimension
- * vectors are already ~8 MB of JSON (~50 ms).
+ * Fewer than OpenAI's 2,048: 256 dense 1,536-dimension vectors are already ~8 MB of JSON (16 MB at
+ * 3,072), held in memory and serialised (between turns of the event loop) for one answer.
  */
 export const MAX_EMBEDDING_INPUTS = 256;
 

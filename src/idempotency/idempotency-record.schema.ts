@@ -10,7 +10,10 @@ export class IdempotencyRecord {
   @Prop({ required: true }) fingerprint!: string;
   @Prop({ required: true, enum: ['pending', 'done'] }) state!: 'pending' | 'done';
   @Prop() statusCode?: number;
+  /** The response body, its long number arrays packed as float64 binData (stored-body.ts). */
   @Prop({ type: MongooseSchema.Types.Mixed }) body?: unknown;
+  /** Instead of body: the size of a response too large to keep for replays. */
+  @Prop() bodyTooLargeBytes?: number;
   @Prop({ required: true }) createdAt!: Date;
   @Prop({ required: true }) expiresAt!: Date;
 }

@@ -6,6 +6,7 @@ import { Clock } from '../common/clock';
 import { withinDeadline } from '../common/deadline';
 import { AppConfig } from '../config/app-config';
 import { IdempotencyRecord } from './idempotency-record.schema';
+import { MAX_STORED_BODY_BYTES, packBody, storedSize, unpackBody } from './stored-body';
 
 export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const KEY_LIFETIME_MS = 24 * 60 * 60 * 1000;
@@ -14,10 +15,18 @@ const DUPLICATE_KEY = 11000;
 /** Keys claimed in process while MongoDB is unreachable (bounded; the oldest are dropped first). */
 const MAX_LOCAL_CLAIMS = 10_000;
 
+interface Outcome {
+  statusCode: number;
+  /** Packed (stored-body.ts). */
+  body?: unknown;
+  /** Set instead of body when the packed body was larger than MAX_STORED_BODY_BYTES. */
+  bodyTooLargeBytes?: number;
+}
+
 interface LocalClaim {
   fingerprint: string;
   expiresAt: number;
-  outcome?: { statusCode: number; body: unknown };
+  outcome?: Outcome;
 }
 
 export type Claim =
@@ -63,13 +72,13 @@ export class IdempotencyService {
     const deadline = Date.now() + this.config.AI_TIMEOUT_MS * 2 + 5_000;
     for (;;) {
       // A retry of a request this instance claimed in process waits for it, like one claimed in MongoDB.
-      const held = this.localClaim(id, key, fingerprint);
+      const held = this.localOutcome(id, key, fingerprint);
       if (held === 'pending') {
         if (Date.now() > deadline) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         continue;
       }
-      if (held) return held;
+      if (held) return replayOf(key, held);
       try {
         return await this.claimStored(id, key, fingerprint, deadline);
       } catch (error) {
@@ -84,11 +93,20 @@ export class IdempotencyService {
     }
   }
 
+  /**
+   * Keeps the first response for replays. One whose stored form would pass MAX_STORED_BODY_BYTES
+   * (MongoDB refuses documents over 16 MiB) is not kept: the key stays used, and a retry with it
+   * gets a 409 saying so instead of running the request again.
+   */
   async complete(id: string, statusCode: number, body: unknown): Promise<void> {
+    const packed = await packBody(body);
+    const bytes = storedSize(packed);
+    const outcome: Outcome = bytes > MAX_STORED_BODY_BYTES ? { statusCode, bodyTooLargeBytes: bytes } : { statusCode, body: packed };
+    if (outcome.bodyTooLargeBytes) this.logger.warn(`Response of ${bytes} bytes not kept for replays of idempotency record ${id}`);
     const local = this.local.get(id);
     // A claim that timed out may still have landed: it is completed in MongoDB too, for retries elsewhere.
-    if (local) local.outcome = { statusCode, body };
-    await this.stored(() => this.records.collection.updateOne({ _id: id as never }, { $set: { state: 'done', statusCode, body } }), 'idempotency write').catch(
+    if (local) local.outcome = outcome;
+    await this.stored(() => this.records.collection.updateOne({ _id: id as never }, { $set: { state: 'done', ...outcome } }), 'idempotency write').catch(
       (error: Error) => this.logger.warn(`Idempotency record not completed (${error.message}); a retry may run again`),
     );
   }
@@ -101,7 +119,8 @@ export class IdempotencyService {
     );
   }
 
-  private localClaim(id: string, key: string, fingerprint: string): Claim | 'pending' | undefined {
+  /** The outcome of a key claimed in process: 'pending' while its request runs, none when it is not claimed here (or has expired). */
+  private localOutcome(id: string, key: string, fingerprint: string): Outcome | 'pending' | undefined {
     const local = this.local.get(id);
     if (!local) return undefined;
     if (local.expiresAt <= this.clock.now()) {
@@ -109,7 +128,7 @@ export class IdempotencyService {
       return undefined;
     }
     if (local.fingerprint !== fingerprint) throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);
-    return local.outcome ? { kind: 'replay', ...local.outcome } : 'pending';
+    return local.outcome ?? 'pending';
   }
 
   private stored<T>(run: () => Promise<T>, what: string): Promise<T> {
@@ -133,12 +152,24 @@ export class IdempotencyService {
       if (existing.fingerprint !== fingerprint) {
         throw new UnprocessableEntityException(`Idempotency-Key "${key}" was already used with a different request`);
       }
-      if (existing.state === 'done') return { kind: 'replay', statusCode: existing.statusCode as number, body: existing.body };
+      if (existing.state === 'done') {
+        return replayOf(key, { statusCode: existing.statusCode as number, body: existing.body, bodyTooLargeBytes: (existing.bodyTooLargeBytes as number | null) ?? undefined });
+      }
       // The first request may have run on a claim made in process (its insert timed out, then landed).
       const local = this.local.get(id);
-      if (local?.outcome) return { kind: 'replay', ...local.outcome };
+      if (local?.outcome) return replayOf(key, local.outcome);
       if (Date.now() > deadline) throw new ConflictException(`A request with Idempotency-Key "${key}" is still in progress`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
+}
+
+async function replayOf(key: string, outcome: Outcome): Promise<Claim> {
+  if (outcome.bodyTooLargeBytes !== undefined) {
+    const megabytes = (outcome.bodyTooLargeBytes / 1024 / 1024).toFixed(1);
+    throw new ConflictException(
+      `The request with Idempotency-Key "${key}" was answered, but its response (${megabytes} MiB stored) was too large to keep for replays; it is not run again. Send it with a new key`,
+    );
+  }
+  return { kind: 'replay', statusCode: outcome.statusCode, body: await unpackBody(outcome.body) };
 }

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ChatMessage } from '../../src/ai/ai-provider.interface';
-import { hashedEmbeddingAsync } from '../../src/ai/hashed-embedding';
+import { HASHED_EMBEDDING_DIMENSIONS, hashedEmbeddingAsync } from '../../src/ai/hashed-embedding';
 import { TokenizerService } from '../../src/ai/tokenizer.service';
+import { stringifyInSlices } from '../../src/common/sliced-json';
 
 /** Appears in every error body the fake sends, so tests can assert it never reaches a client. */
 export const RAW_BODY_MARKER = 'FAKE-RAW-UPSTREAM-BODY';
@@ -43,6 +45,11 @@ export interface FakeResponse {
   model?: string;
   /** Send this JSON body verbatim (status 200 unless `status` says otherwise). */
   body?: unknown;
+  /**
+   * Embeddings whose every dimension is a full-precision float, as real models send; the default
+   * hashed vectors are mostly zeros for texts of few distinct words (and cheap to serialise).
+   */
+  dense?: boolean;
 }
 
 export interface ReceivedRequest {
@@ -105,6 +112,9 @@ export function isProviderFailure(shape: AnswerShape, stream: boolean): boolean 
 export const shapeMarker = (shape: AnswerShape, cell?: string) => `[fake-shape:${shape}]${cell ? ` [fake-cell:${cell}]` : ''}`;
 const SHAPE_PATTERN = /\[fake-shape:([a-z0-9-]+)\]/;
 const CELL_PATTERN = /\[fake-cell:([A-Za-z0-9_.-]+)\]/;
+
+/** Vector sizes of the models that do not answer with HASHED_EMBEDDING_DIMENSIONS (1,536). */
+const MODEL_DIMENSIONS: Record<string, number> = { 'text-embedding-3-large': 3072 };
 
 /** OpenRouter's usage.cost for every openrouter-shaped answer, in USD. */
 export const SHAPE_COST_USD = 0.000321;
@@ -393,10 +403,11 @@ export class FakeProviderServer {
     if (scripted.status && scripted.status >= 400) return sendError(res, scripted.status);
     if (scripted.body !== undefined) return sendJson(res, scripted.status ?? 200, scripted.body);
 
-    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : undefined;
+    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : MODEL_DIMENSIONS[model.replace(/^.*\//, '')];
     const base64 = body.encoding_format === 'base64';
     const omit = scripted.omitUsage || scripted.usage === null;
-    const promptTokens = omit ? 0 : inputs.reduce((sum, input) => sum + this.tokenizer.countText(input, model), 0);
+    // Counted in slices, as the service counts: a real provider's counting never holds the app's event loop.
+    const promptTokens = omit ? 0 : await this.tokenizer.countTextsAsync(inputs, model);
     const usage = omit
       ? undefined
       : {
@@ -409,11 +420,15 @@ export class FakeProviderServer {
     // loop a 200k-character input would otherwise hold for tens of milliseconds.
     const data: Array<{ object: 'embedding'; index: number; embedding: string | number[] }> = [];
     for (const [index, input] of inputs.entries()) {
-      const vector = await hashedEmbeddingAsync(input, dimensions);
+      const vector = scripted.dense ? denseEmbedding(input, dimensions) : await hashedEmbeddingAsync(input, dimensions);
       data.push({ object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector });
       await new Promise((resolve) => setImmediate(resolve));
     }
-    sendJson(res, 200, { object: 'list', model: scripted.model ?? model, data, ...(usage ? { usage } : {}) });
+    // Serialised in slices too: 64 dense vectors are ~2 MB of JSON, 20-40 ms in one call.
+    const payload = await stringifyInSlices({ object: 'list', model: scripted.model ?? model, data, ...(usage ? { usage } : {}) });
+    if (closed.aborted) return;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': payload.length });
+    res.end(payload);
   }
 
   private hasScript(model: string | undefined): boolean {
@@ -656,6 +671,21 @@ function cellOf(texts: readonly unknown[]): { cell?: string } {
     if (cell) return { cell };
   }
   return {};
+}
+
+/** A unit vector of pseudo-random full-precision floats, the same for the same text. */
+function denseEmbedding(text: string, dimensions = HASHED_EMBEDDING_DIMENSIONS): number[] {
+  let state = createHash('sha256').update(text).digest().readUInt32LE(0);
+  const next = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const vector = Array.from({ length: dimensions }, () => next() * 2 - 1);
+  const norm = Math.sqrt(vector.reduce((sum, value) => sum + value * value, 0));
+  return vector.map((value) => value / norm);
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -45,27 +45,41 @@ export type WireRequest = OpMsgRequest | OpQueryRequest;
  * several messages, or both; `push` returns every message completed so far.
  */
 export class MessageFramer {
-  private pending: Buffer = Buffer.alloc(0);
+  /** Bytes received and not yet returned, joined only once the message at their head is complete. */
+  private parts: Buffer[] = [];
+  private buffered = 0;
+  /** Length of the incomplete message at the head (0 while fewer than 4 bytes of it came). */
+  private awaited = 0;
 
   push(chunk: Buffer): Buffer[] {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.parts.push(chunk);
+    this.buffered += chunk.length;
+    // Joining on every chunk would copy a multi-megabyte message once per 64 KiB read.
+    if (this.awaited > 0 && this.buffered < this.awaited) return [];
+    const pending = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.buffered);
     const messages: Buffer[] = [];
     let offset = 0;
-    while (this.pending.length - offset >= 4) {
-      const length = this.pending.readInt32LE(offset);
+    this.awaited = 0;
+    while (pending.length - offset >= 4) {
+      const length = pending.readInt32LE(offset);
       if (length < HEADER_SIZE || length > MAX_MESSAGE_SIZE_BYTES) {
         throw new ProtocolError(`invalid message length ${length}`);
       }
-      if (this.pending.length - offset < length) break;
-      messages.push(this.pending.subarray(offset, offset + length));
+      if (pending.length - offset < length) {
+        this.awaited = length;
+        break;
+      }
+      messages.push(pending.subarray(offset, offset + length));
       offset += length;
     }
-    this.pending = offset === this.pending.length ? Buffer.alloc(0) : this.pending.subarray(offset);
+    const rest = pending.subarray(offset);
+    this.parts = rest.length > 0 ? [rest] : [];
+    this.buffered = rest.length;
     return messages;
   }
 
   get bufferedBytes(): number {
-    return this.pending.length;
+    return this.buffered;
   }
 }
 
