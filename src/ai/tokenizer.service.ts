@@ -1,7 +1,7 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { get_encoding, Tiktoken } from 'tiktoken';
+import { sliceSpent, yieldWhenSpent } from '../common/turn-budget';
 import type { ChatMessage } from './ai-provider.interface';
 import { tokenizerPieces } from './tokenizer-pieces';
 
@@ -12,9 +12,6 @@ const TOKENS_PER_MESSAGE = 3;
 const TOKENS_PER_NAME = 1;
 /** Every reply is primed with <|start|>assistant<|message|>. */
 const REPLY_PRIMER_TOKENS = 3;
-
-/** Longest stretch of tokenizing between two turns of the event loop. */
-const SLICE_MS = 8;
 
 const O200K_MODEL = /^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-oss|gpt-([5-9]|\d{2,})|o\d)/;
 
@@ -80,7 +77,7 @@ export class TokenizerService implements OnModuleInit, OnModuleDestroy {
    * Special-token text such as `<|endoftext|>` is counted as ordinary text, never rejected.
    * Every count cuts the text into bounded pieces (tokenizer-pieces.ts), so it takes time
    * linear in the text's length. The synchronous forms hold the event loop for all of it:
-   * request paths use the *Async forms, which hand the loop back every SLICE_MS.
+   * request paths use the *Async forms, which hand the loop back whenever the turn's shared slice (common/turn-budget.ts) is used up.
    */
   countText(text: string, model: string): number {
     return runToEnd(this.counting([text], this.encodingFor(model)));
@@ -197,27 +194,15 @@ function runToEnd<T>(work: Work<T>): T {
 }
 
 /**
- * When the current turn of the event loop began tokenizing. Shared by every call: a caller
- * looping over many short texts (each well under SLICE_MS, so never yielding on its own) would
- * otherwise hold the loop for all of them, as awaiting a finished count is only a microtask.
+ * Steps through `work`, handing the event loop back whenever the turn's slice, shared with every
+ * other sliced task (common/turn-budget.ts), is used up: a caller looping over many short texts
+ * (each well under the slice, so never yielding on its own) would otherwise hold the loop for all
+ * of them, as awaiting a finished count is only a microtask.
  */
-let turnStarted: number | undefined;
-
-function sliceStart(): number {
-  if (turnStarted === undefined) {
-    turnStarted = performance.now();
-    setImmediate(() => (turnStarted = undefined));
-  }
-  return turnStarted;
-}
-
 async function runInSlices<T>(work: Work<T>): Promise<T> {
   for (;;) {
     const step = work.next();
     if (step.done) return step.value;
-    if (performance.now() - sliceStart() >= SLICE_MS) {
-      turnStarted = undefined;
-      await nextTurn();
-    }
+    if (sliceSpent()) await yieldWhenSpent();
   }
 }

@@ -1,4 +1,4 @@
-import { parseInSlices, SLICED_PARSE_MIN_CHARS, stringifyInSlices, TurnBudget } from './sliced-json';
+import { parseInSlices, SLICED_PARSE_MIN_CHARS, stringifyInSlices } from './sliced-json';
 
 const embeddings = (count: number, dimensions: number) => ({
   object: 'list',
@@ -39,20 +39,6 @@ describe(stringifyInSlices.name, () => {
     counting = false;
     expect(json.toString('utf8')).toBe(JSON.stringify(body));
     expect(turns).toBeGreaterThan(1);
-  });
-});
-
-describe(TurnBudget.name, () => {
-  it('yields only once its budget is spent', async () => {
-    const budget = new TurnBudget();
-    let turned = false;
-    setImmediate(() => (turned = true));
-    await budget.spent();
-    expect(turned).toBe(false);
-    const until = performance.now() + 12;
-    while (performance.now() < until);
-    await budget.spent();
-    expect(turned).toBe(true);
   });
 });
 

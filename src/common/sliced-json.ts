@@ -1,18 +1,4 @@
-/** Serialising work done in one turn of the event loop before handing it back. */
-export const SLICE_BUDGET_MS = 8;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Work split across turns of the event loop: `spent()` hands the loop back once SLICE_BUDGET_MS went by. */
-export class TurnBudget {
-  private started = performance.now();
-
-  async spent(): Promise<void> {
-    if (performance.now() - this.started < SLICE_BUDGET_MS) return;
-    await nextTurn();
-    this.started = performance.now();
-  }
-}
+import { yieldWhenSpent } from './turn-budget';
 
 /** One array element as JSON.stringify writes it inside an array (undefined and functions become null). */
 function element(value: unknown): string {
@@ -22,17 +8,14 @@ function element(value: unknown): string {
 /**
  * The bytes of JSON.stringify(value) for a plain object or array, built across turns of the event
  * loop: the elements of its array properties (or of the array itself) are serialised one by one,
- * and the event loop is handed back whenever SLICE_BUDGET_MS have gone by. 256 dense 1536-dimension
+ * and the event loop is handed back whenever the turn's shared slice (turn-budget.ts) is used up. 256 dense 1536-dimension
  * vectors are ~8 MB of JSON, 100-250 ms for one JSON.stringify call; one vector is under 2 ms.
  */
 export async function stringifyInSlices(value: unknown): Promise<Buffer> {
   const parts: Buffer[] = [];
-  let sliceStarted = performance.now();
   const emit = async (text: string) => {
     parts.push(Buffer.from(text));
-    if (performance.now() - sliceStarted < SLICE_BUDGET_MS) return;
-    await nextTurn();
-    sliceStarted = performance.now();
+    await yieldWhenSpent();
   };
   const emitArray = async (items: readonly unknown[]) => {
     await emit('[');
@@ -85,7 +68,6 @@ export async function parseInSlices(text: string): Promise<unknown> {
   if (text.length < SLICED_PARSE_MIN_CHARS) return JSON.parse(text);
   let at = skipSpace(text, 0);
   if (text[at] !== '{') return JSON.parse(text);
-  const budget = new TurnBudget();
   const result: Record<string, unknown> = {};
   at = skipSpace(text, at + 1);
   if (text[at] === '}') return JSON.parse(text);
@@ -106,7 +88,7 @@ export async function parseInSlices(text: string): Promise<unknown> {
         for (;;) {
           const end = endOfValue(text, at);
           items.push(JSON.parse(text.slice(at, end)));
-          await budget.spent();
+          await yieldWhenSpent();
           at = skipSpace(text, end);
           if (text[at] === ',') {
             at = skipSpace(text, at + 1);
@@ -121,7 +103,7 @@ export async function parseInSlices(text: string): Promise<unknown> {
     } else {
       const end = endOfValue(text, at);
       value = JSON.parse(text.slice(at, end));
-      await budget.spent();
+      await yieldWhenSpent();
       at = end;
     }
     // As JSON.parse does: an own property even for "__proto__", the last of repeated keys winning.

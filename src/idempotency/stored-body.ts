@@ -1,6 +1,6 @@
 import { Binary, BSON } from 'mongodb';
 import { toNumbers } from '../common/float64-bytes';
-import { TurnBudget } from '../common/sliced-json';
+import { yieldWhenSpent } from '../common/turn-budget';
 
 /** Arrays of at least this many numbers are stored as one float64 buffer. */
 const PACKED_MIN_LENGTH = 16;
@@ -32,38 +32,38 @@ function isNumberArray(value: unknown[]): value is number[] {
  * Converting 256 x 3,072 numbers takes tens of ms itself, so both directions hand the event loop
  * back between arrays.
  */
-export async function packBody(value: unknown, budget = new TurnBudget()): Promise<unknown> {
+export async function packBody(value: unknown): Promise<unknown> {
   if (Array.isArray(value)) {
     if (isNumberArray(value)) {
-      await budget.spent();
+      await yieldWhenSpent();
       return { [PACKED]: new Binary(Buffer.from(new Float64Array(value).buffer)) };
     }
     const packed: unknown[] = [];
-    for (const item of value) packed.push(await packBody(item, budget));
+    for (const item of value) packed.push(await packBody(item));
     return packed;
   }
   if (isPlainObject(value)) {
     const packed: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) packed[key] = await packBody(item, budget);
+    for (const [key, item] of Object.entries(value)) packed[key] = await packBody(item);
     return packed;
   }
   return value;
 }
 
-export async function unpackBody(value: unknown, budget = new TurnBudget()): Promise<unknown> {
+export async function unpackBody(value: unknown): Promise<unknown> {
   if (Array.isArray(value)) {
     const unpacked: unknown[] = [];
-    for (const item of value) unpacked.push(await unpackBody(item, budget));
+    for (const item of value) unpacked.push(await unpackBody(item));
     return unpacked;
   }
   if (isPlainObject(value)) {
     const packed = value[PACKED];
     if (packed instanceof Binary && Object.keys(value).length === 1) {
-      await budget.spent();
+      await yieldWhenSpent();
       return toNumbers(packed.buffer);
     }
     const unpacked: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) unpacked[key] = await unpackBody(item, budget);
+    for (const [key, item] of Object.entries(value)) unpacked[key] = await unpackBody(item);
     return unpacked;
   }
   return value;
