@@ -43,6 +43,12 @@ function tally(responses: Response[]): Record<string, number> {
   return counts;
 }
 
+/** Two apps sharing one MongoDB database and one Redis key space, as two instances behind a load balancer. */
+async function twoInstances(fake: FakeProviderServer, mongoUri: string, dbName: string, extra: Record<string, string> = {}): Promise<[TestApp, TestApp]> {
+  const shared = { ...providerConfig(fake), MONGODB_URI: mongoUri, MONGODB_DB_NAME: dbName, REDIS_KEY_PREFIX: `test:${dbName}:`, ...extra };
+  return [await createTestApp(shared), await createTestApp(shared)];
+}
+
 /** One line of figures per test: allowed output, read by whoever runs the fault suite. */
 function report(line: string): void {
   process.stdout.write(`[limits-faults] ${line}\n`);
@@ -69,9 +75,7 @@ describe(`${UsageLimitsService.name} faults`, () => {
     beforeAll(async () => {
       mongo = await startMongoChild();
       client = await MongoClient.connect(mongo.uri, { directConnection: true });
-      const shared = { ...providerConfig(fake), MONGODB_URI: mongo.uri, MONGODB_DB_NAME: dbName, REDIS_KEY_PREFIX: `test:${dbName}:` };
-      a = await createTestApp(shared);
-      b = await createTestApp(shared);
+      [a, b] = await twoInstances(fake, mongo.uri, dbName);
     }, 120_000);
 
     afterAll(async () => {
@@ -207,9 +211,7 @@ describe(`${UsageLimitsService.name} faults`, () => {
       client = await MongoClient.connect(mongo.uri, { directConnection: true });
       port = await freePort();
       redis = await startRedisServer(port);
-      const shared = { ...providerConfig(fake), MONGODB_URI: mongo.uri, MONGODB_DB_NAME: dbName, REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: `test:${dbName}:` };
-      a = await createTestApp(shared);
-      b = await createTestApp(shared);
+      [a, b] = await twoInstances(fake, mongo.uri, dbName, { REDIS_URL: `redis://127.0.0.1:${port}` });
     }, 120_000);
 
     afterAll(async () => {

@@ -1,6 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { withTurnCount } from '../../test/support/event-loop-turns';
 import { createNodeHttpFetch } from './node-http-fetch';
 
 type Handler = (request: IncomingMessage, body: string, response: ServerResponse) => void;
@@ -49,16 +50,8 @@ describe(createNodeHttpFetch.name, () => {
       response.end('\ufeff' + JSON.stringify(answer));
     };
     const response = await fetchOver(`${base}/v1/embeddings`, { method: 'POST', body: '{}' });
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      if (!counting) return;
-      turns++;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    expect(await response.json()).toEqual(answer);
-    counting = false;
+    const { value, turns } = await withTurnCount(() => response.json());
+    expect(value).toEqual(answer);
     expect(turns).toBeGreaterThan(0);
   });
 

@@ -1,3 +1,4 @@
+import { withTurnCount } from '../../test/support/event-loop-turns';
 import { parseInSlices, SLICED_PARSE_MIN_CHARS, stringifyInSlices } from './sliced-json';
 
 const embeddings = (count: number, dimensions: number) => ({
@@ -27,16 +28,7 @@ describe(stringifyInSlices.name, () => {
 
   it('hands the event loop back while it serialises 256 dense vectors', async () => {
     const body = embeddings(256, 1536);
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      if (!counting) return;
-      turns++;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    const json = await stringifyInSlices(body);
-    counting = false;
+    const { value: json, turns } = await withTurnCount(() => stringifyInSlices(body));
     expect(json.toString('utf8')).toBe(JSON.stringify(body));
     expect(turns).toBeGreaterThan(1);
   });
@@ -80,16 +72,8 @@ describe(parseInSlices.name, () => {
 
   it('hands the event loop back while it parses 64 dense vectors', async () => {
     const text = JSON.stringify(big);
-    let turns = 0;
-    let counting = true;
-    const tick = () => {
-      if (!counting) return;
-      turns++;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    expect(await parseInSlices(text)).toEqual(big);
-    counting = false;
+    const { value, turns } = await withTurnCount(() => parseInSlices(text));
+    expect(value).toEqual(big);
     expect(turns).toBeGreaterThan(0);
   });
 });
