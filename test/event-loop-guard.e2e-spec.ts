@@ -7,6 +7,7 @@ import { MAX_TEXT } from '../src/embeddings/dto/embed-resource.dto';
 import { MAX_CHAT_CONTENT_LENGTH, MAX_CHAT_MESSAGES } from '../src/gateway/dto/chat-completion-request.dto';
 import { MAX_EMBEDDING_INPUTS } from '../src/gateway/gateway.service';
 import { FakeProviderServer, FakeResponse } from './support/fake-provider.server';
+import { startMongoChild, stopProcess } from './support/fault-processes';
 import { createTestApp, TestApp } from './support/test-app';
 
 const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -139,6 +140,7 @@ function rawBody(message: request.Response, callback: (error: Error | null, body
 
 describe('event-loop guard: the largest accepted inputs never stall /health', () => {
   let fake: FakeProviderServer;
+  let mongo: Awaited<ReturnType<typeof startMongoChild>>;
   let testApp: TestApp;
   let userKey: string;
   let baseUrl: string;
@@ -151,7 +153,12 @@ describe('event-loop guard: the largest accepted inputs never stall /health', ()
 
   beforeAll(async () => {
     fake = await FakeProviderServer.start();
+    // MongoDB in a process of its own, as in production: the run's in-process server would share this
+    // event loop (jest runs in band on two cores), and its work on a 6 MB idempotency record would
+    // count as the app's stall.
+    mongo = await startMongoChild();
     testApp = await createTestApp({
+      MONGODB_URI: mongo.uri,
       AI_PROVIDER: 'compatible',
       AI_BASE_URL: fake.baseUrl,
       AI_API_KEY: 'sk-guard-test',
@@ -166,12 +173,13 @@ describe('event-loop guard: the largest accepted inputs never stall /health', ()
     await new Promise<void>((resolve) => testApp.http.listen(0, '127.0.0.1', resolve));
     baseUrl = `http://127.0.0.1:${(testApp.http.address() as AddressInfo).port}`;
     await health();
-  });
+  }, 120_000);
 
   afterAll(async () => {
     agent.destroy();
-    await testApp.close();
-    await fake.stop();
+    await testApp?.close();
+    await fake?.stop();
+    await stopProcess(mongo?.child);
   });
 
   it.each(CASES)('$name: /health answers within 200 ms throughout', async ({ path, body, answers, answer, headers, replay, check }) => {

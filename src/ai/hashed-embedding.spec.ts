@@ -1,3 +1,4 @@
+import { withTurnCount } from '../../test/support/event-loop-turns';
 import { hashedEmbedding, hashedEmbeddingAsync } from './hashed-embedding';
 
 describe('hashedEmbedding', () => {
@@ -10,15 +11,7 @@ describe('hashedEmbedding', () => {
   });
 
   it('hands the event loop back while hashing a long text', async () => {
-    let turns = 0;
-    let hashing = true;
-    const spin = () => {
-      turns++;
-      if (hashing) setImmediate(spin);
-    };
-    setImmediate(spin);
-    await hashedEmbeddingAsync(long);
-    hashing = false;
+    const { turns } = await withTurnCount(() => hashedEmbeddingAsync(long));
     expect(turns).toBeGreaterThan(1);
   });
 });

@@ -1,3 +1,4 @@
+import { withTurnCount } from '../../test/support/event-loop-turns';
 import type { ChatMessage } from './ai-provider.interface';
 import { TokenizerService } from './tokenizer.service';
 
@@ -70,15 +71,7 @@ describe(TokenizerService.name, () => {
     ['CJK', '中文字符测试'.repeat(50_000)],
     ['newlines', '\n'.repeat(300_000)],
   ])('counts 300k characters of %s while handing the event loop back', async (_, text) => {
-    let turns = 0;
-    let counting = true;
-    const spin = () => {
-      turns++;
-      if (counting) setImmediate(spin);
-    };
-    setImmediate(spin);
-    const count = await tokenizer.countTextAsync(text, 'gpt-4o');
-    counting = false;
+    const { value: count, turns } = await withTurnCount(() => tokenizer.countTextAsync(text, 'gpt-4o'));
     expect(count).toBeGreaterThan(0);
     expect(count).toBe(tokenizer.countText(text, 'gpt-4o'));
     expect(turns).toBeGreaterThan(1);
@@ -89,18 +82,13 @@ describe(TokenizerService.name, () => {
   it('hands the event loop back during a loop of many short counts', async () => {
     const texts = Array.from({ length: 20_000 }, (_, index) => `${index} quick brown fox`);
     tokenizer.countText('load the encoding first', 'gpt-4o');
-    let turns = 0;
-    let counting = true;
-    const spin = () => {
-      turns++;
-      if (counting) setImmediate(spin);
-    };
-    setImmediate(spin);
-    let offsets = 0;
-    for (const text of texts) offsets += (await tokenizer.tokenOffsetsAsync(text, 'gpt-4o')).length;
-    counting = false;
+    const { value: offsets, turns } = await withTurnCount(async () => {
+      let total = 0;
+      for (const text of texts) total += (await tokenizer.tokenOffsetsAsync(text, 'gpt-4o')).length;
+      return total;
+    });
     expect(offsets).toBeGreaterThan(texts.length);
-    // Some hundreds of milliseconds of counting: one turn every SLICE_MS (8 ms) gives dozens.
+    // Some hundreds of milliseconds of counting: one turn every 8 ms slice gives dozens.
     expect(turns).toBeGreaterThanOrEqual(10);
   });
 

@@ -44,7 +44,18 @@ export async function stringifyInSlices(value: unknown): Promise<Buffer> {
   } else {
     await emit(JSON.stringify(value) ?? 'null');
   }
-  return Buffer.concat(parts);
+  return joinInSlices(parts);
+}
+
+/** Buffer.concat across turns: copying 16 MB of parts into one buffer took 25 ms of CPU in one call. */
+async function joinInSlices(parts: readonly Buffer[]): Promise<Buffer> {
+  const joined = Buffer.allocUnsafe(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    offset += part.copy(joined, offset);
+    await yieldWhenSpent();
+  }
+  return joined;
 }
 
 /** An object JSON.stringify would write property by property (no toJSON of its own). */
