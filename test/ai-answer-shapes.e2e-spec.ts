@@ -381,38 +381,25 @@ describe('AI endpoints against real-world answer shapes', () => {
       expect(await testApp.db.collection('usage_events').countDocuments({ requestId: id })).toBe(0);
     });
 
-    it('refuses a RAG answer at the edge of its limit whole, before the query embedding is billed', async () => {
-      // The query embedding and the answer are reserved together before the embedding is made.
+    // The query embedding and the answer are reserved together before the embedding is made.
+    it.each([
+      { name: 'a RAG answer', path: '/api/v1/search/answer', body: (user: string, text: string) => ({ userId: user, query: text }) },
+      { name: 'a chat with use_rag', path: '/api/v1/orcha/chat', body: (user: string, text: string) => ({ user_id: user, message: text, use_rag: true }) },
+    ])('refuses $name at the edge of its limit whole, before the query embedding is billed', async ({ path, body }) => {
       const id = `c${++sequence}`;
       const user = `shape-${id}`;
       await resourceFor(user, `${id}p`);
       allBilled.push(...fake.billed.filter((call) => call.cell === `${id}p`));
       const used = (await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens as number;
-      const query = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
-      const queryTokens = testApp.app.get(TokenizerService).countText(query, EMBEDDING);
+      const text = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
       // Room for the embedding, none for the answer.
-      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: used + queryTokens + 20 }).expect(200);
-      const response = await post('/api/v1/search/answer', { userId: user, query }, id);
-      const body = JSON.parse(response.body as string);
+      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: used + testApp.app.get(TokenizerService).countText(text, EMBEDDING) + 20 }).expect(200);
+      const response = await post(path, body(user, text), id);
       expect(response.status).toBe(429);
-      expect(body).toMatchObject({ limit: expect.any(String) });
+      expect(JSON.parse(response.body as string)).toMatchObject({ limit: expect.any(String) });
       expect(fake.billed.filter((call) => call.cell === id)).toHaveLength(0);
       expect(await testApp.db.collection('usage_events').countDocuments({ requestId: id })).toBe(0);
       expect((await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens).toBe(used);
-    });
-
-    it('refuses a chat with use_rag at the edge of its limit whole, before the query embedding is billed', async () => {
-      const id = `c${++sequence}`;
-      const user = `shape-${id}`;
-      await resourceFor(user, `${id}p`);
-      allBilled.push(...fake.billed.filter((call) => call.cell === `${id}p`));
-      const used = (await testApp.db.collection('user_token_usage').findOne({ userId: user }))?.totalTokens as number;
-      const message = `How do Bukkit plugins register commands in plugin.yml? ${shapeMarker('usage-openai', id)}`;
-      await testApp.api().put(`/user/${user}/limits`).send({ dailyTokens: used + testApp.app.get(TokenizerService).countText(message, EMBEDDING) + 20 }).expect(200);
-      const response = await post('/api/v1/orcha/chat', { user_id: user, message, use_rag: true }, id);
-      expect(response.status).toBe(429);
-      expect(fake.billed.filter((call) => call.cell === id)).toHaveLength(0);
-      expect(await testApp.db.collection('usage_events').countDocuments({ requestId: id })).toBe(0);
     });
 
     it('gives a RAG answer fewer passages when the limit leaves room for fewer, and asks for no more than that room', async () => {
